@@ -1,0 +1,16 @@
+// The whole op catalogue.
+#pragma once
+#include "autograd/node.h"
+#include "ops/attention.h"
+#include "ops/conv.h"
+#include "ops/elementwise.h"
+#include "ops/embedding.h"
+#include "ops/linalg.h"
+#include "ops/loss.h"
+#include "ops/matmul.h"
+#include "ops/norm.h"
+#include "ops/reduce.h"
+#include "ops/rope.h"
+#include "ops/shape_ops.h"
+#include "ops/softmax.h"
+#include "ops/ssd.h"
