@@ -1,5 +1,7 @@
 #include "core/allocator.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -30,8 +32,14 @@ AllocStats CpuAllocator::stats() const { return {live_.load(), peak_.load(), cou
 void CpuAllocator::reset_peak() { peak_.store(live_.load()); }
 
 CpuAllocator& cpu_allocator() {
-  static CpuAllocator a;
-  return a;
+  static CpuAllocator* a = [] {
+    // glibc serves blocks above a (dynamic, <= 32 MiB) threshold with fresh mmaps and returns
+    // them on free, so every large activation would page-fault anew. Keep them in the heap.
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return new CpuAllocator();
+  }();
+  return *a;
 }
 
 GpuHooks& gpu_hooks() {

@@ -9,6 +9,7 @@
 #include "ops/loss.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
+#include "ops/optim.h"
 #include "ops/reduce.h"
 #include "ops/rope.h"
 #include "ops/shape_ops.h"

@@ -11,10 +11,12 @@ using Runner = std::function<int()>;
 void add_command(CLI::App* sub, Runner run);
 
 void register_info(CLI::App& app);
+void register_tiny_train(CLI::App& app);
 
 
 inline void register_all(CLI::App& app) {
   register_info(app);
+  register_tiny_train(app);
 
 }
 
