@@ -1,0 +1,243 @@
+#include "ops/cpu/softmax.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/threadpool.h"
+
+namespace zebra::cpu {
+
+namespace {
+
+// Columns of one [n, inner] slab handled together in the strided softmax: wide enough for the
+// inner loops to vectorise, small enough for the per-column statistics to stay on the stack.
+constexpr int64_t kBlock = 64;
+
+// Items (elements) a thread should get before splitting is worth it.
+constexpr int64_t kGrainElems = 1 << 14;
+
+int64_t grain_for(int64_t per_item) { return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(per_item, 1)); }
+
+// x: [n]; NaNs are skipped here and surface through the exponentials.
+float row_max(const float* x, int64_t n) {
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+// x: [n]; log(sum(exp((x - m) * scale))). Shifting before scaling keeps the largest term exactly
+// exp(0) for any scale; x * scale - max(x * scale) may be contracted into an FMA that leaves a
+// rounding residue there.
+float row_logsum(const float* x, int64_t n, float scale, float m) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) s += std::exp((x[i] - m) * scale);
+  return float(std::log(s));
+}
+
+// x, y: [n]
+void softmax_row(const float* x, float* y, int64_t n, bool log) {
+  float m = row_max(x, n);
+  if (log) {
+    float ls = row_logsum(x, n, 1.0f, m);
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - ls;
+    return;
+  }
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    float e = std::exp(x[i] - m);
+    y[i] = e;
+    s += e;
+  }
+  float inv = float(1.0 / s);
+  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+}
+
+// x, y: [n, inner] slab, columns [j0, j0 + w) with w <= kBlock; softmax down each column.
+void softmax_columns(const float* x, float* y, int64_t n, int64_t inner, int64_t w, bool log) {
+  float m[kBlock];
+  double s[kBlock];
+  std::fill(m, m + w, -INFINITY);
+  std::fill(s, s + w, 0.0);
+  for (int64_t c = 0; c < n; ++c) {
+    const float* xr = x + c * inner;
+    for (int64_t j = 0; j < w; ++j) m[j] = std::max(m[j], xr[j]);
+  }
+  for (int64_t c = 0; c < n; ++c) {
+    const float* xr = x + c * inner;
+    float* yr = y + c * inner;
+    for (int64_t j = 0; j < w; ++j) {
+      float e = std::exp(xr[j] - m[j]);
+      yr[j] = e;
+      s[j] += e;
+    }
+  }
+  float f[kBlock];  // log: log(sum); softmax: 1 / sum
+  for (int64_t j = 0; j < w; ++j) f[j] = log ? float(std::log(s[j])) : float(1.0 / s[j]);
+  for (int64_t c = 0; c < n; ++c) {
+    const float* xr = x + c * inner;
+    float* yr = y + c * inner;
+    if (log) {
+      for (int64_t j = 0; j < w; ++j) yr[j] = (xr[j] - m[j]) - f[j];
+    } else {
+      for (int64_t j = 0; j < w; ++j) yr[j] *= f[j];
+    }
+  }
+}
+
+// y, g, dx: [n]
+void softmax_backward_row(const float* y, const float* g, float* dx, int64_t n, bool log) {
+  double s = 0.0;
+  if (log) {
+    for (int64_t i = 0; i < n; ++i) s += g[i];
+    float sf = float(s);
+    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] - std::exp(y[i]) * sf;
+  } else {
+    for (int64_t i = 0; i < n; ++i) s += double(g[i]) * y[i];
+    float sf = float(s);
+    for (int64_t i = 0; i < n; ++i) dx[i] = y[i] * (g[i] - sf);
+  }
+}
+
+// y, g, dx: [n, inner] slab, columns [j0, j0 + w).
+void softmax_backward_columns(const float* y, const float* g, float* dx, int64_t n, int64_t inner, int64_t w,
+                              bool log) {
+  double s[kBlock];
+  std::fill(s, s + w, 0.0);
+  for (int64_t c = 0; c < n; ++c) {
+    const float* yr = y + c * inner;
+    const float* gr = g + c * inner;
+    for (int64_t j = 0; j < w; ++j) s[j] += log ? double(gr[j]) : double(gr[j]) * yr[j];
+  }
+  float sf[kBlock];
+  for (int64_t j = 0; j < w; ++j) sf[j] = float(s[j]);
+  for (int64_t c = 0; c < n; ++c) {
+    const float* yr = y + c * inner;
+    const float* gr = g + c * inner;
+    float* dr = dx + c * inner;
+    if (log) {
+      for (int64_t j = 0; j < w; ++j) dr[j] = gr[j] - std::exp(yr[j]) * sf[j];
+    } else {
+      for (int64_t j = 0; j < w; ++j) dr[j] = yr[j] * (gr[j] - sf[j]);
+    }
+  }
+}
+
+// Runs fn(slab_offset, width) over every column block of an [outer, n, inner] tensor.
+template <class F>
+void for_column_blocks(int64_t outer, int64_t n, int64_t inner, F&& fn) {
+  int64_t blocks = (inner + kBlock - 1) / kBlock;
+  parallel_for(0, outer * blocks, grain_for(n * kBlock), [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      int64_t o = t / blocks, j0 = (t % blocks) * kBlock;
+      fn(o * n * inner + j0, std::min(kBlock, inner - j0));
+    }
+  });
+}
+
+}  // namespace
+
+void softmax_forward(const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+  if (outer * n * inner == 0) return;
+  if (inner == 1) {
+    parallel_for(0, outer, grain_for(n), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) softmax_row(x + r * n, y + r * n, n, log);
+    });
+    return;
+  }
+  for_column_blocks(outer, n, inner, [&](int64_t off, int64_t w) { softmax_columns(x + off, y + off, n, inner, w, log); });
+}
+
+void softmax_backward(const float* y, const float* g, float* dx, int64_t outer, int64_t n, int64_t inner, bool log) {
+  if (outer * n * inner == 0) return;
+  if (inner == 1) {
+    parallel_for(0, outer, grain_for(n), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) softmax_backward_row(y + r * n, g + r * n, dx + r * n, n, log);
+    });
+    return;
+  }
+  for_column_blocks(outer, n, inner, [&](int64_t off, int64_t w) {
+    softmax_backward_columns(y + off, g + off, dx + off, n, inner, w, log);
+  });
+}
+
+void cross_entropy_forward(const float* logits, const int64_t* targets, int64_t rows, int64_t V, int64_t ignore_index,
+                           float* loss, float* stats) {
+  parallel_for(0, rows, grain_for(V), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float* x = logits + i * V;
+      if (targets[i] == ignore_index) {
+        loss[i] = 0.0f;
+        stats[2 * i] = stats[2 * i + 1] = 0.0f;
+        continue;
+      }
+      float m = row_max(x, V), ls = row_logsum(x, V, 1.0f, m);
+      stats[2 * i] = m;
+      stats[2 * i + 1] = ls;
+      loss[i] = float((double(m) - x[targets[i]]) + ls);
+    }
+  });
+}
+
+void cross_entropy_backward(const float* logits, const int64_t* targets, const float* stats, const float* row_scale,
+                            int64_t rows, int64_t V, float* dx) {
+  parallel_for(0, rows, grain_for(V), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float* x = logits + i * V;
+      float* d = dx + i * V;
+      float sc = row_scale[i];
+      if (sc == 0.0f) {
+        std::fill(d, d + V, 0.0f);
+        continue;
+      }
+      float m = stats[2 * i], ls = stats[2 * i + 1];
+      for (int64_t j = 0; j < V; ++j) d[j] = std::exp((x[j] - m) - ls) * sc;
+      int64_t t = targets[i];
+      d[t] = (std::exp((x[t] - m) - ls) - 1.0f) * sc;
+    }
+  });
+}
+
+void kl_forward(const float* student, const float* teacher, int64_t rows, int64_t V, float inv_tau, float* loss,
+                float* s_stats, float* t_stats) {
+  parallel_for(0, rows, grain_for(3 * V), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float* s = student + i * V;
+      const float* t = teacher + i * V;
+      float ms = row_max(s, V), ls = row_logsum(s, V, inv_tau, ms);
+      float mt = row_max(t, V), lt = row_logsum(t, V, inv_tau, mt);
+      double kl = 0.0;
+      for (int64_t j = 0; j < V; ++j) {
+        float lpt = (t[j] - mt) * inv_tau - lt;
+        float pt = std::exp(lpt);
+        // A teacher probability of 0 contributes 0 even where the student's log-probability is -inf.
+        if (pt > 0.0f) kl += double(pt) * (double(lpt) - double((s[j] - ms) * inv_tau - ls));
+      }
+      loss[i] = float(kl);
+      s_stats[2 * i] = ms;
+      s_stats[2 * i + 1] = ls;
+      t_stats[2 * i] = mt;
+      t_stats[2 * i + 1] = lt;
+    }
+  });
+}
+
+void kl_backward(const float* student, const float* teacher, const float* s_stats, const float* t_stats,
+                 const float* row_scale, int64_t rows, int64_t V, float inv_tau, float* dx) {
+  parallel_for(0, rows, grain_for(2 * V), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float* s = student + i * V;
+      const float* t = teacher + i * V;
+      float* d = dx + i * V;
+      float sc = row_scale[i];
+      if (sc == 0.0f) {
+        std::fill(d, d + V, 0.0f);
+        continue;
+      }
+      float ms = s_stats[2 * i], ls = s_stats[2 * i + 1], mt = t_stats[2 * i], lt = t_stats[2 * i + 1];
+      for (int64_t j = 0; j < V; ++j)
+        d[j] = (std::exp((s[j] - ms) * inv_tau - ls) - std::exp((t[j] - mt) * inv_tau - lt)) * sc;
+    }
+  });
+}
+
+}  // namespace zebra::cpu
