@@ -4,6 +4,7 @@
 
 #include "autograd/node.h"
 #include "ops/cpu/elementwise.h"
+#include "ops/cpu/vec_math.h"
 #include "ops/dispatch.h"
 #include "ops/reduce.h"
 
@@ -26,7 +27,8 @@ void check_unary(const char* op, const Tensor& a) {
   expect_f32(op, {{"a", &a}});
 }
 
-float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+using cpu::exp_fast;
+inline float sigmoidf(float x) { return cpu::sigmoid_fast(x); }
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
@@ -88,7 +90,7 @@ Tensor neg(const Tensor& a) {
 
 Tensor exp(const Tensor& a) {
   check_unary("exp", a);
-  Tensor out = cpu::unary(a, [](float x) { return std::exp(x); });
+  Tensor out = cpu::unary(a, [](float x) { return exp_fast(x); });
   return record(out, "exp", {a}, [so = out.detach()](const Tensor& g, const Needs&) { return Grads{mul(g, so)}; });
 }
 

@@ -1,4 +1,5 @@
 #include "ops/cpu/attention.h"
+#include "ops/cpu/vec_math.h"
 
 #include <algorithm>
 #include <bit>
@@ -84,27 +85,9 @@ class Scratch {
 // 0, n-1, 1, n-2, ... gives every contiguous range of tasks a similar share of it.
 int64_t zigzag(int64_t i, int64_t n) { return i % 2 == 0 ? i / 2 : n - 1 - i / 2; }
 
-// e^x in plain float arithmetic the compiler vectorises (std::exp does not): Cephes' expf, a
-// degree-6 polynomial on x - n ln2 scaled by 2^n, within 2 ulp. Inputs are clamped to where 2^n
-// stays a normal float; softmax only feeds it values <= 0.
-inline float exp_vec(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
-  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  return p * std::bit_cast<float>((int32_t(n) + 127) << 23);
-}
-
 // p[c] = e^(p[c] - shift) for c < n.
 inline void exp_shifted(float* __restrict p, int64_t n, float shift) {
-  for (int64_t c = 0; c < n; ++c) p[c] = exp_vec(p[c] - shift);
+  for (int64_t c = 0; c < n; ++c) p[c] = exp_fast(p[c] - shift);
 }
 
 // One row of a tile as a GCC/clang vector: explicit, because the auto-vectoriser prefers to

@@ -1,4 +1,5 @@
 #include "ops/cpu/norm.h"
+#include "ops/cpu/vec_math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +11,7 @@ namespace zebra::cpu {
 
 namespace {
 
-inline float sigmoid_f(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+inline float sigmoid_f(float v) { return sigmoid_fast(v); }
 inline float silu_f(float v) { return v * sigmoid_f(v); }
 // d silu(v) / dv from v and s = sigmoid(v).
 inline float dsilu_f(float v, float s) { return s * (1.0f + v * (1.0f - s)); }

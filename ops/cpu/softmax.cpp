@@ -1,4 +1,5 @@
 #include "ops/cpu/softmax.h"
+#include "ops/cpu/vec_math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -30,7 +31,7 @@ float row_max(const float* x, int64_t n) {
 // rounding residue there.
 float row_logsum(const float* x, int64_t n, float scale, float m) {
   double s = 0.0;
-  for (int64_t i = 0; i < n; ++i) s += std::exp((x[i] - m) * scale);
+  for (int64_t i = 0; i < n; ++i) s += exp_fast((x[i] - m) * scale);
   return float(std::log(s));
 }
 
@@ -44,7 +45,7 @@ void softmax_row(const float* x, float* y, int64_t n, bool log) {
   }
   double s = 0.0;
   for (int64_t i = 0; i < n; ++i) {
-    float e = std::exp(x[i] - m);
+    float e = exp_fast(x[i] - m);
     y[i] = e;
     s += e;
   }
@@ -66,7 +67,7 @@ void softmax_columns(const float* x, float* y, int64_t n, int64_t inner, int64_t
     const float* xr = x + c * inner;
     float* yr = y + c * inner;
     for (int64_t j = 0; j < w; ++j) {
-      float e = std::exp(xr[j] - m[j]);
+      float e = exp_fast(xr[j] - m[j]);
       yr[j] = e;
       s[j] += e;
     }
@@ -90,7 +91,7 @@ void softmax_backward_row(const float* y, const float* g, float* dx, int64_t n, 
   if (log) {
     for (int64_t i = 0; i < n; ++i) s += g[i];
     float sf = float(s);
-    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] - std::exp(y[i]) * sf;
+    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] - exp_fast(y[i]) * sf;
   } else {
     for (int64_t i = 0; i < n; ++i) s += double(g[i]) * y[i];
     float sf = float(s);
@@ -115,7 +116,7 @@ void softmax_backward_columns(const float* y, const float* g, float* dx, int64_t
     const float* gr = g + c * inner;
     float* dr = dx + c * inner;
     if (log) {
-      for (int64_t j = 0; j < w; ++j) dr[j] = gr[j] - std::exp(yr[j]) * sf[j];
+      for (int64_t j = 0; j < w; ++j) dr[j] = gr[j] - exp_fast(yr[j]) * sf[j];
     } else {
       for (int64_t j = 0; j < w; ++j) dr[j] = yr[j] * (gr[j] - sf[j]);
     }
@@ -190,9 +191,9 @@ void cross_entropy_backward(const float* logits, const int64_t* targets, const f
         continue;
       }
       float m = stats[2 * i], ls = stats[2 * i + 1];
-      for (int64_t j = 0; j < V; ++j) d[j] = std::exp((x[j] - m) - ls) * sc;
+      for (int64_t j = 0; j < V; ++j) d[j] = exp_fast((x[j] - m) - ls) * sc;
       int64_t t = targets[i];
-      d[t] = (std::exp((x[t] - m) - ls) - 1.0f) * sc;
+      d[t] = (exp_fast((x[t] - m) - ls) - 1.0f) * sc;
     }
   });
 }
@@ -208,7 +209,7 @@ void kl_forward(const float* student, const float* teacher, int64_t rows, int64_
       double kl = 0.0;
       for (int64_t j = 0; j < V; ++j) {
         float lpt = (t[j] - mt) * inv_tau - lt;
-        float pt = std::exp(lpt);
+        float pt = exp_fast(lpt);
         // A teacher probability of 0 contributes 0 even where the student's log-probability is -inf.
         if (pt > 0.0f) kl += double(pt) * (double(lpt) - double((s[j] - ms) * inv_tau - ls));
       }
@@ -235,7 +236,7 @@ void kl_backward(const float* student, const float* teacher, const float* s_stat
       }
       float ms = s_stats[2 * i], ls = s_stats[2 * i + 1], mt = t_stats[2 * i], lt = t_stats[2 * i + 1];
       for (int64_t j = 0; j < V; ++j)
-        d[j] = (std::exp((s[j] - ms) * inv_tau - ls) - std::exp((t[j] - mt) * inv_tau - lt)) * sc;
+        d[j] = (exp_fast((s[j] - ms) * inv_tau - ls) - exp_fast((t[j] - mt) * inv_tau - lt)) * sc;
     }
   });
 }
