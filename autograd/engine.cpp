@@ -11,6 +11,28 @@ namespace zebra {
 namespace {
 thread_local bool tl_grad_enabled = true;
 std::atomic<uint64_t> g_node_seq{0};
+
+// Each node owns its inputs' nodes, so letting shared_ptr free a long chain recurses once per node
+// and overflows the stack (a 200k-op graph is enough). The deleter queues the input nodes instead,
+// and the outermost deletion on this thread releases the queue in a loop.
+void delete_node(Node* n) {
+  thread_local std::vector<std::shared_ptr<Node>> orphans;
+  thread_local bool draining = false;
+  for (Edge& e : n->edges)
+    if (e.node) orphans.push_back(std::move(e.node));
+  if (draining) {
+    delete n;
+    return;
+  }
+  draining = true;
+  delete n;  // may release more nodes (a rule's captures): they queue too
+  while (!orphans.empty()) {
+    std::shared_ptr<Node> next = std::move(orphans.back());
+    orphans.pop_back();
+    next.reset();
+  }
+  draining = false;
+}
 }  // namespace
 
 bool grad_enabled() { return tl_grad_enabled; }
@@ -35,7 +57,14 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
 
 Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, BackwardFn fn) {
   if (!any_requires_grad(inputs)) return out;
-  auto node = std::make_shared<Node>();
+  // An op may hand back an input itself (e.g. contiguous() of a contiguous tensor); giving that
+  // handle a history would rewrite the caller's tensor and make a cycle, so use a fresh handle.
+  for (const Tensor& t : inputs)
+    if (t.defined() && out.same(t)) {
+      out = out.detach();
+      break;
+    }
+  std::shared_ptr<Node> node(new Node, delete_node);
   node->name = name;
   node->fn = std::move(fn);
   node->seq = g_node_seq.fetch_add(1);
@@ -49,7 +78,6 @@ Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, B
     }
     node->edges.push_back(std::move(e));
   }
-  // `out` may share its impl with nothing else yet; give it history.
   out.impl().grad_fn = std::move(node);
   out.impl().requires_grad = true;
   return out;
@@ -78,8 +106,9 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
     ZCHECK(root.numel() == 1, "backward: a gradient is required for non-scalar output ", root.summary());
     seed = Tensor::ones(root.shape(), root.dtype(), root.device());
   }
-  ZCHECK(seed.shape() == root.shape(), "backward: gradient ", seed.summary(), " does not match output ",
-         root.summary());
+  // Rules see the seed as their grad_out, so its dtype and device must be the output's too.
+  ZCHECK(seed.shape() == root.shape() && seed.dtype() == root.dtype() && seed.device() == root.device(),
+         "backward: gradient ", seed.summary(), " does not match output ", root.summary());
   NoGrad no_grad;
   if (!root.grad_fn()) {
     accumulate_leaf(root.impl(), seed);

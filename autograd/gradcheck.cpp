@@ -40,6 +40,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   std::vector<double> wq = wt.to_double();  // the projection exactly as backward saw it
 
   Rng pick(opts.seed, 0);
+  double worst = 0.0;  // largest error among the failing elements: the one the message names
   for (size_t k = 0; k < xs.size(); ++k) {
     Tensor& x = xs[k];
     if (!x.defined() || !x.requires_grad()) continue;
@@ -69,8 +70,9 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
         double err = std::fabs(a - numeric);
         res.max_abs_error = std::max(res.max_abs_error, err);
         ++res.checked;
-        if (err > opts.atol + opts.rtol * std::fabs(numeric) && res.ok) {
+        if (err > opts.atol + opts.rtol * std::fabs(numeric) && (res.ok || err > worst)) {
           res.ok = false;
+          worst = err;
           res.message = str("gradcheck: input ", k, " ", x.summary(), " element ", i, ": analytic ", a,
                             " vs numeric ", numeric, " (|diff| ", err, ")");
         }

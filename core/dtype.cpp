@@ -84,6 +84,26 @@ uint16_t f32_to_f16(float f) {
 }
 
 namespace {
+// f64 -> f32 rounding to odd (truncate, then set the last bit if anything was lost). Narrowing
+// that result to bf16/f16 with nearest-even then equals one correct rounding of the f64 value;
+// a plain float(v) can land exactly on a half-type tie and round the wrong way.
+float f64_to_f32_odd(double v) {
+  float f = float(v);
+  if (!std::isfinite(f) || double(f) == v) return f;
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if (u & 1u) return f;
+  return std::nextafter(f, v > double(f) ? INFINITY : -INFINITY);
+}
+
+// Float to integer casts are undefined outside the target's range: truncate toward zero as C
+// does, saturate at the ends, and send NaN to 0 (PyTorch leaves these unspecified).
+double to_int_range(double v, double lo, double hi) {
+  if (v != v) return 0.0;
+  v = std::trunc(v);
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
 template <class T>
 double load(const void* p, int64_t i) { return double(static_cast<const T*>(p)[i]); }
 double load_any(const void* p, DType t, int64_t i) {
@@ -102,16 +122,17 @@ void store_any(void* p, DType t, int64_t i, double v) {
   switch (t) {
     case DType::F32: static_cast<float*>(p)[i] = float(v); break;
     case DType::F64: static_cast<double*>(p)[i] = v; break;
-    case DType::BF16: static_cast<uint16_t*>(p)[i] = f32_to_bf16(float(v)); break;
-    case DType::F16: static_cast<uint16_t*>(p)[i] = f32_to_f16(float(v)); break;
-    case DType::I32: static_cast<int32_t*>(p)[i] = int32_t(v); break;
-    case DType::I64: static_cast<int64_t*>(p)[i] = int64_t(v); break;
-    case DType::U8: static_cast<uint8_t*>(p)[i] = uint8_t(v); break;
+    case DType::BF16: static_cast<uint16_t*>(p)[i] = f32_to_bf16(f64_to_f32_odd(v)); break;
+    case DType::F16: static_cast<uint16_t*>(p)[i] = f32_to_f16(f64_to_f32_odd(v)); break;
+    case DType::I32: static_cast<int32_t*>(p)[i] = int32_t(to_int_range(v, -2147483648.0, 2147483647.0)); break;
+    case DType::I64: static_cast<int64_t*>(p)[i] = int64_t(to_int_range(v, -9223372036854775808.0, 9223372036854774784.0)); break;
+    case DType::U8: static_cast<uint8_t*>(p)[i] = uint8_t(to_int_range(v, 0.0, 255.0)); break;
   }
 }
 }  // namespace
 
 void convert_elements(const void* src, DType st, void* dst, DType dt, int64_t n) {
+  if (n <= 0) return;  // empty std::vectors hand in null pointers, which memcpy must not see
   if (st == dt) {
     std::memcpy(dst, src, size_t(n) * dtype_size(st));
     return;

@@ -24,7 +24,10 @@ class Rng {
  public:
   explicit Rng(uint64_t seed = 0, uint64_t offset = 0) : seed_(seed), offset_(offset) {}
   uint32_t next_u32() { return Philox::bits(seed_, 0, offset_++); }
-  uint64_t next_u64() { return (uint64_t(next_u32()) << 32) | next_u32(); }
+  uint64_t next_u64() {
+    uint64_t hi = next_u32();  // sequenced: the high word is always drawn first
+    return hi << 32 | next_u32();
+  }
   float next_uniform() { return float(next_u32() >> 8) * (1.0f / 16777216.0f); }
   // Uniform integer in [0, n) without modulo bias.
   uint64_t next_below(uint64_t n);

@@ -107,10 +107,16 @@ Tensor Tensor::arange(int64_t n, DType dtype) {
 }
 
 Tensor Tensor::uniform(const Shape& shape, uint64_t seed, double lo, double hi) {
+  ZCHECK(lo < hi, "uniform: empty range [", lo, ", ", hi, ")");
   Tensor t = make(shape, DType::F32, Device::cpu());
   float* p = t.data<float>();
+  float top = float(hi);  // the largest f32 below hi: values are drawn from [lo, hi)
+  if (double(top) >= hi) top = std::nextafter(top, -INFINITY);
   parallel_for(0, t.numel(), 1 << 14, [&](int64_t a, int64_t b) {
-    for (int64_t i = a; i < b; ++i) p[i] = float(lo + (hi - lo) * double(Philox::uniform(seed, 0, uint64_t(i))));
+    for (int64_t i = a; i < b; ++i) {
+      float v = float(lo + (hi - lo) * double(Philox::uniform(seed, 0, uint64_t(i))));
+      p[i] = v < top ? v : top;  // the f32 rounding of a value just below hi can land on hi
+    }
   });
   return t;
 }
@@ -193,13 +199,13 @@ Tensor Tensor::to(Device d) const {
 }
 
 Tensor Tensor::detach() const {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = impl_->storage;
-  impl->shape = shape();
-  impl->strides = strides();
-  impl->offset = offset();
-  impl->dtype = dtype();
-  return Tensor(impl);
+  auto d = std::make_shared<TensorImpl>();
+  d->storage = impl().storage;
+  d->shape = shape();
+  d->strides = strides();
+  d->offset = offset();
+  d->dtype = dtype();
+  return Tensor(d);
 }
 
 Tensor Tensor::as_strided(const Shape& shape, const Shape& strides, int64_t off) const {

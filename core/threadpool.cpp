@@ -33,14 +33,16 @@ Topology& topology() {
   return t;
 }
 
-void pin_to_core(int core) {
+// Called by the pool's constructor, not by the worker itself: a worker still pinning when a short
+// program exits would read the topology after its static destructor has freed it.
+void pin_to_core(std::thread& t, int core) {
   hwloc_topology_t topo = topology().topo;
   if (!topo) return;
   hwloc_obj_t obj = hwloc_get_obj_by_type(topo, HWLOC_OBJ_CORE, unsigned(core));
   if (!obj || !obj->cpuset) return;
   hwloc_cpuset_t set = hwloc_bitmap_dup(obj->cpuset);
   hwloc_bitmap_singlify(set);  // one hardware thread of the core
-  hwloc_set_cpubind(topo, set, HWLOC_CPUBIND_THREAD);
+  hwloc_set_thread_cpubind(topo, t.native_handle(), set, 0);
   hwloc_bitmap_free(set);
 }
 
@@ -81,10 +83,8 @@ ThreadPool& ThreadPool::global() {
 ThreadPool::ThreadPool(int threads, bool pin) {
   int n = std::max(1, threads);
   for (int i = 1; i < n; ++i) {
-    workers_.emplace_back([this, i, pin] {
-      if (pin) pin_to_core(i);
-      worker_loop(i);
-    });
+    workers_.emplace_back([this, i] { worker_loop(i); });
+    if (pin) pin_to_core(workers_.back(), i);
   }
   description_ = str(n, " threads", pin ? " pinned to physical cores" : "", " (", physical_core_count(),
                      " physical cores)");

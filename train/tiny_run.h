@@ -11,7 +11,7 @@ namespace zebra {
 struct TinyRunOptions {
   std::string text_path;
   LlamaConfig model;          // vocab 256 (bytes)
-  int64_t steps = 300;
+  int64_t steps = 1000;
   int64_t batch = 8;
   int64_t seq_len = 64;
   double lr = 3e-3;
