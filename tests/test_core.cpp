@@ -268,6 +268,20 @@ TEST(DType, ConvertElementsEdgeCases) {
   EXPECT_EQ(sb[1], 0x7f80);
   EXPECT_EQ(sb[2], 0xff80);
   EXPECT_EQ(sb[3], 0x7f80);
+  // Out-of-range floats saturate and NaN becomes 0 (a plain cast would be undefined behaviour).
+  std::vector<float> wild = {NAN, 1e30f, -1e30f, INFINITY, -INFINITY, 300.0f, -5.5f};
+  std::vector<int32_t> wi(wild.size());
+  std::vector<int64_t> wl(wild.size());
+  std::vector<uint8_t> wu(wild.size());
+  convert_elements(wild.data(), DType::F32, wi.data(), DType::I32, int64_t(wild.size()));
+  convert_elements(wild.data(), DType::F32, wl.data(), DType::I64, int64_t(wild.size()));
+  convert_elements(wild.data(), DType::F32, wu.data(), DType::U8, int64_t(wild.size()));
+  EXPECT_EQ(wi, (std::vector<int32_t>{0, INT32_MAX, INT32_MIN, INT32_MAX, INT32_MIN, 300, -5}));
+  EXPECT_EQ(wl[0], 0);
+  EXPECT_EQ(wl[1], INT64_MAX - 1023);  // the largest double below 2^63
+  EXPECT_EQ(wl[2], INT64_MIN);
+  EXPECT_EQ(wl[5], 300);
+  EXPECT_EQ(wu, (std::vector<uint8_t>{0, 255, 0, 255, 0, 255, 0}));
 }
 
 // ---------------------------------------------------------------- shapes
