@@ -1,7 +1,5 @@
 #include "core/allocator.h"
 
-#include <malloc.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -10,10 +8,35 @@
 
 namespace zebra {
 
+namespace {
+// Large blocks round up to one of four classes per power of two (at most 25% slack).
+size_t size_class(size_t n) {
+  size_t p = size_t(1) << (63 - __builtin_clzll(n));  // largest power of two <= n
+  size_t step = p / 4;
+  return (n + step - 1) / step * step;
+}
+}  // namespace
+
+CpuAllocator::~CpuAllocator() { release_cache(); }
+
 void* CpuAllocator::allocate(size_t nbytes) {
-  size_t rounded = (nbytes + kAlign - 1) / kAlign * kAlign;
-  if (rounded == 0) rounded = kAlign;
-  void* p = std::aligned_alloc(kAlign, rounded);
+  void* p = nullptr;
+  if (nbytes >= kLarge) {
+    size_t cls = size_class(nbytes);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      auto it = free_.find(cls);
+      if (it != free_.end() && !it->second.empty()) {
+        p = it->second.back();
+        it->second.pop_back();
+        cached_ -= cls;
+      }
+    }
+    if (!p) p = std::aligned_alloc(kAlign, cls);
+  } else {
+    size_t rounded = (nbytes + kAlign - 1) / kAlign * kAlign;
+    p = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
+  }
   if (!p) fail("out of host memory allocating ", nbytes, " bytes");
   int64_t live = live_.fetch_add(int64_t(nbytes)) + int64_t(nbytes);
   int64_t peak = peak_.load();
@@ -24,22 +47,38 @@ void* CpuAllocator::allocate(size_t nbytes) {
 }
 
 void CpuAllocator::deallocate(void* p, size_t nbytes) {
-  std::free(p);
   live_.fetch_sub(int64_t(nbytes));
+  if (nbytes >= kLarge) {
+    size_t cls = size_class(nbytes);
+    std::lock_guard<std::mutex> lk(mu_);
+    if (cached_ + cls <= kCacheCap) {
+      free_[cls].push_back(p);
+      cached_ += cls;
+      return;
+    }
+  }
+  std::free(p);
+}
+
+void CpuAllocator::release_cache() {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto& [cls, blocks] : free_)
+    for (void* b : blocks) std::free(b);
+  free_.clear();
+  cached_ = 0;
+}
+
+size_t CpuAllocator::cached_bytes() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return cached_;
 }
 
 AllocStats CpuAllocator::stats() const { return {live_.load(), peak_.load(), count_.load()}; }
 void CpuAllocator::reset_peak() { peak_.store(live_.load()); }
 
 CpuAllocator& cpu_allocator() {
-  static CpuAllocator* a = [] {
-    // glibc serves blocks above a (dynamic, <= 32 MiB) threshold with fresh mmaps and returns
-    // them on free, so every large activation would page-fault anew. Keep them in the heap.
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    return new CpuAllocator();
-  }();
-  return *a;
+  static CpuAllocator a;
+  return a;
 }
 
 GpuHooks& gpu_hooks() {

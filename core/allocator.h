@@ -2,6 +2,9 @@
 // caching allocator and host<->device copy through GpuHooks, so core/ never includes GPU headers.
 #pragma once
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <vector>
 #include <cstddef>
 #include <cstdint>
 
@@ -24,17 +27,28 @@ class Allocator {
   virtual void reset_peak() = 0;
 };
 
-// 64-byte aligned host memory (one cache line, one AVX-512 vector).
+// 64-byte aligned host memory (one cache line, one AVX-512 vector). Blocks of 1 MiB and more are
+// rounded to a size class (4 per doubling) and kept on free lists when released, up to
+// kCacheCap bytes: glibc would return them to the kernel, and every training step would then
+// page-fault its activations in again. live/peak count the bytes asked for, not the cache.
 class CpuAllocator final : public Allocator {
  public:
   static constexpr size_t kAlign = 64;
+  static constexpr size_t kLarge = size_t(1) << 20;
+  static constexpr size_t kCacheCap = size_t(4) << 30;
+  ~CpuAllocator() override;
   void* allocate(size_t nbytes) override;
   void deallocate(void* p, size_t nbytes) override;
   AllocStats stats() const override;
   void reset_peak() override;
+  void release_cache();  // frees every cached block
+  size_t cached_bytes() const;
 
  private:
   std::atomic<int64_t> live_{0}, peak_{0}, count_{0};
+  mutable std::mutex mu_;
+  std::map<size_t, std::vector<void*>> free_;  // size class -> cached blocks
+  size_t cached_ = 0;
 };
 
 CpuAllocator& cpu_allocator();

@@ -1,6 +1,7 @@
 #include "ops/elementwise.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "autograd/node.h"
 #include "ops/cpu/elementwise.h"
@@ -90,7 +91,7 @@ Tensor neg(const Tensor& a) {
 
 Tensor exp(const Tensor& a) {
   check_unary("exp", a);
-  Tensor out = cpu::unary(a, [](float x) { return exp_fast(x); });
+  Tensor out = cpu::unary_vec(a, [](cpu::f32x16 x) { return cpu::vexp(x); });
   return record(out, "exp", {a}, [so = out.detach()](const Tensor& g, const Needs&) { return Grads{mul(g, so)}; });
 }
 
@@ -118,7 +119,7 @@ Tensor rsqrt(const Tensor& a) {
 
 Tensor sigmoid(const Tensor& a) {
   check_unary("sigmoid", a);
-  Tensor out = cpu::unary(a, sigmoidf);
+  Tensor out = cpu::unary_vec(a, [](cpu::f32x16 x) { return cpu::vsigmoid(x); });
   return record(out, "sigmoid", {a}, [so = out.detach()](const Tensor& g, const Needs&) {
     return Grads{cpu::binary(g, so, g.shape(), [](float gi, float y) { return gi * y * (1.0f - y); })};
   });
@@ -126,7 +127,7 @@ Tensor sigmoid(const Tensor& a) {
 
 Tensor silu(const Tensor& a) {
   check_unary("silu", a);
-  Tensor out = cpu::unary(a, [](float x) { return x * sigmoidf(x); });
+  Tensor out = cpu::unary_vec(a, [](cpu::f32x16 x) { return x * cpu::vsigmoid(x); });
   return record(out, "silu", {a}, [sa = a.detach()](const Tensor& g, const Needs&) {
     return Grads{cpu::binary(g, sa, g.shape(), [](float gi, float x) {
       float s = sigmoidf(x);
@@ -209,7 +210,7 @@ Tensor masked_fill(const Tensor& a, const Tensor& mask, double value) {
 Tensor swiglu(const Tensor& gate, const Tensor& up) {
   check_binary("swiglu", gate, up);
   ZCHECK(gate.shape() == up.shape(), "swiglu: gate ", gate.summary(), " and up ", up.summary(), " differ in shape");
-  Tensor out = cpu::binary(gate, up, gate.shape(), [](float x, float u) { return x * sigmoidf(x) * u; });
+  Tensor out = cpu::binary_vec(gate, up, [](cpu::f32x16 x, cpu::f32x16 u) { return x * cpu::vsigmoid(x) * u; });
   return record(out, "swiglu", {gate, up}, [sg = gate.detach(), su = up.detach()](const Tensor& g, const Needs& n) {
     Tensor gg = g.contiguous(), x = sg.contiguous(), u = su.contiguous();
     Tensor dgate = n[0] ? Tensor::empty(x.shape()) : Tensor();
@@ -218,11 +219,18 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
     float* pdg = n[0] ? dgate.data<float>() : nullptr;
     float* pdu = n[1] ? dup.data<float>() : nullptr;
     // Both gradients in one pass: they share sigmoid(gate).
+    auto both = [&](int64_t i) {
+      using cpu::f32x16;
+      f32x16 gv = cpu::tail_load(pg, i, x.numel()), xv = cpu::tail_load(px, i, x.numel());
+      f32x16 uv = cpu::tail_load(pu, i, x.numel()), sv = cpu::vsigmoid(xv);
+      return std::pair{gv * uv * sv * (1.0f + xv * (1.0f - sv)), gv * xv * sv};
+    };
     parallel_for(0, x.numel(), cpu::kElementwiseGrain, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        float s = sigmoidf(px[i]);
-        if (pdg) pdg[i] = pg[i] * pu[i] * s * (1.0f + px[i] * (1.0f - s));
-        if (pdu) pdu[i] = pg[i] * px[i] * s;
+      for (int64_t i = lo; i < hi; i += cpu::kVec) {
+        auto [dg, du] = both(i);
+        size_t n = size_t(std::min<int64_t>(cpu::kVec, hi - i)) * 4;
+        if (pdg) std::memcpy(pdg + i, &dg, n);
+        if (pdu) std::memcpy(pdu + i, &du, n);
       }
     });
     return Grads{dgate, dup};

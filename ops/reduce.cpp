@@ -6,6 +6,7 @@
 
 #include "autograd/node.h"
 #include "core/threadpool.h"
+#include "ops/cpu/vec_math.h"
 #include "ops/dispatch.h"
 #include "ops/elementwise.h"
 
@@ -89,9 +90,7 @@ Tensor reduce_rows(const Tensor& rows, const Plan& p, Kind kind, std::vector<int
     for (int64_t k = lo; k < hi; ++k) {
       const float* r = x + k * R;
       if (kind == Kind::Sum) {
-        double s = 0.0;
-        for (int64_t j = 0; j < R; ++j) s += double(r[j]);
-        y[k] = float(s);
+        y[k] = float(cpu::sum_f32(r, R));
         continue;
       }
       float m = -std::numeric_limits<float>::infinity();

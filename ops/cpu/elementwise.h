@@ -5,6 +5,7 @@
 
 #include "core/tensor.h"
 #include "core/threadpool.h"
+#include "ops/cpu/vec_math.h"
 
 namespace zebra::cpu {
 
@@ -20,6 +21,30 @@ Tensor unary(const Tensor& a_in, F f) {
   parallel_for(0, a.numel(), kElementwiseGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) y[i] = f(x[i]);
   });
+  return out;
+}
+
+// out = f(a) 16 floats at a time (f maps f32x16 -> f32x16; see vec_math.h).
+template <class F>
+Tensor unary_vec(const Tensor& a_in, F f) {
+  Tensor a = a_in.contiguous();
+  Tensor out = Tensor::empty(a.shape());
+  const float* x = a.data<float>();
+  float* y = out.data<float>();
+  parallel_for(0, a.numel(), kElementwiseGrain, [&](int64_t lo, int64_t hi) { vmap(x + lo, y + lo, hi - lo, f); });
+  return out;
+}
+
+// out = f(a, b) for same-shape operands, 16 floats at a time.
+template <class F>
+Tensor binary_vec(const Tensor& a_in, const Tensor& b_in, F f) {
+  Tensor a = a_in.contiguous(), b = b_in.contiguous();
+  Tensor out = Tensor::empty(a.shape());
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* y = out.data<float>();
+  parallel_for(0, a.numel(), kElementwiseGrain,
+               [&](int64_t lo, int64_t hi) { vmap2(pa + lo, pb + lo, y + lo, hi - lo, f); });
   return out;
 }
 

@@ -20,19 +20,13 @@ constexpr int64_t kGrainElems = 1 << 14;
 int64_t grain_for(int64_t per_item) { return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(per_item, 1)); }
 
 // x: [n]; NaNs are skipped here and surface through the exponentials.
-float row_max(const float* x, int64_t n) {
-  float m = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
-  return m;
-}
+float row_max(const float* x, int64_t n) { return max_f32(x, n); }
 
 // x: [n]; log(sum(exp((x - m) * scale))). Shifting before scaling keeps the largest term exactly
 // exp(0) for any scale; x * scale - max(x * scale) may be contracted into an FMA that leaves a
 // rounding residue there.
 float row_logsum(const float* x, int64_t n, float scale, float m) {
-  double s = 0.0;
-  for (int64_t i = 0; i < n; ++i) s += exp_fast((x[i] - m) * scale);
-  return float(std::log(s));
+  return float(std::log(sum_exp(x, n, m, scale)));
 }
 
 // x, y: [n]
@@ -43,13 +37,8 @@ void softmax_row(const float* x, float* y, int64_t n, bool log) {
     for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - ls;
     return;
   }
-  double s = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    float e = exp_fast(x[i] - m);
-    y[i] = e;
-    s += e;
-  }
-  float inv = float(1.0 / s);
+  vmap(x, y, n, [m](f32x16 v) { return vexp(v - m); });
+  float inv = float(1.0 / sum_f32(y, n));
   for (int64_t i = 0; i < n; ++i) y[i] *= inv;
 }
 
@@ -87,14 +76,11 @@ void softmax_columns(const float* x, float* y, int64_t n, int64_t inner, int64_t
 
 // y, g, dx: [n]
 void softmax_backward_row(const float* y, const float* g, float* dx, int64_t n, bool log) {
-  double s = 0.0;
   if (log) {
-    for (int64_t i = 0; i < n; ++i) s += g[i];
-    float sf = float(s);
-    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] - exp_fast(y[i]) * sf;
+    float sf = float(sum_f32(g, n));
+    vmap2(g, y, dx, n, [sf](f32x16 gv, f32x16 yv) { return gv - vexp(yv) * sf; });
   } else {
-    for (int64_t i = 0; i < n; ++i) s += double(g[i]) * y[i];
-    float sf = float(s);
+    float sf = float(dot_f32(g, y, n));
     for (int64_t i = 0; i < n; ++i) dx[i] = y[i] * (g[i] - sf);
   }
 }
@@ -191,7 +177,7 @@ void cross_entropy_backward(const float* logits, const int64_t* targets, const f
         continue;
       }
       float m = stats[2 * i], ls = stats[2 * i + 1];
-      for (int64_t j = 0; j < V; ++j) d[j] = exp_fast((x[j] - m) - ls) * sc;
+      vmap(x, d, V, [=](f32x16 v) { return vexp((v - m) - ls) * sc; });
       int64_t t = targets[i];
       d[t] = (exp_fast((x[t] - m) - ls) - 1.0f) * sc;
     }
@@ -206,13 +192,15 @@ void kl_forward(const float* student, const float* teacher, int64_t rows, int64_
       const float* t = teacher + i * V;
       float ms = row_max(s, V), ls = row_logsum(s, V, inv_tau, ms);
       float mt = row_max(t, V), lt = row_logsum(t, V, inv_tau, mt);
-      double kl = 0.0;
-      for (int64_t j = 0; j < V; ++j) {
-        float lpt = (t[j] - mt) * inv_tau - lt;
-        float pt = exp_fast(lpt);
-        // A teacher probability of 0 contributes 0 even where the student's log-probability is -inf.
-        if (pt > 0.0f) kl += double(pt) * (double(lpt) - double((s[j] - ms) * inv_tau - ls));
-      }
+      // sum p_t (log p_t - log p_s); the log-ratio's two shifts and scales fold into one constant
+      // per row. A teacher probability of 0 contributes 0 even where log p_s is -inf.
+      double kl = vsum(V, [&](int64_t j) {
+        f32x16 lpt = (tail_load(t, j, V) - mt) * inv_tau - lt;
+        f32x16 lps = (tail_load(s, j, V) - ms) * inv_tau - ls;
+        f32x16 pt = vexp(lpt);
+        f32x16 term = pt * (lpt - lps);
+        return pt > 0.0f ? term : vsplat(0.0f);
+      });
       loss[i] = float(kl);
       s_stats[2 * i] = ms;
       s_stats[2 * i + 1] = ls;
@@ -235,8 +223,9 @@ void kl_backward(const float* student, const float* teacher, const float* s_stat
         continue;
       }
       float ms = s_stats[2 * i], ls = s_stats[2 * i + 1], mt = t_stats[2 * i], lt = t_stats[2 * i + 1];
-      for (int64_t j = 0; j < V; ++j)
-        d[j] = (exp_fast((s[j] - ms) * inv_tau - ls) - exp_fast((t[j] - mt) * inv_tau - lt)) * sc;
+      vmap2(s, t, d, V, [=](f32x16 sv, f32x16 tv) {
+        return (vexp((sv - ms) * inv_tau - ls) - vexp((tv - mt) * inv_tau - lt)) * sc;
+      });
     }
   });
 }
