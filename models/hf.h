@@ -1,0 +1,26 @@
+// Hugging Face model directories: config.json (the hub's rope_theta + rope_scaling layout and the
+// newer rope_parameters one) and safetensors weights (single file or sharded), for the Llama,
+// Qwen2 and Qwen3 families.
+#pragma once
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "models/llama.h"
+
+namespace zebra {
+
+// Parses a config.json object; unsupported or inconsistent fields are refused naming the field.
+LlamaConfig parse_hf_config(const nlohmann::json& j, const std::string& origin);
+LlamaConfig load_hf_config(const std::string& model_dir);  // reads model_dir/config.json
+
+// Loads config and weights (bf16, f16 or f32 on disk; f32 in memory). A missing or mis-shaped
+// tensor is an error naming it; tensors the architecture does not use are an error too, unless
+// they are a tied lm_head or rotary caches.
+LlamaModel load_hf_model(const std::string& model_dir);
+
+// Writes config.json and model.safetensors (f32) that transformers and load_hf_model both read.
+void save_hf_model(const LlamaModel& model, const std::string& model_dir);
+nlohmann::json hf_config_json(const LlamaConfig& cfg);
+
+}  // namespace zebra
