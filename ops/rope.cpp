@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
+#include <mutex>
 #include <numbers>
 
 #include "autograd/node.h"
@@ -86,6 +88,33 @@ double rope_attention_factor(const RopeConfig& cfg) {
   return 1.0;
 }
 
+namespace {
+// Every layer of a model rotates q and k at the same positions, so the cos/sin table of a call is
+// usually the previous call's: keep the last few (tables are immutable once built).
+cpu::RopeTable cached_table(const RopeConfig& cfg, int64_t T, int64_t pos_offset) {
+  struct Entry {
+    std::vector<double> inv_freq;
+    double scale;
+    int64_t T, pos;
+    cpu::RopeTable table;
+  };
+  static std::mutex mu;
+  static std::deque<Entry> cache;
+  std::vector<double> inv = rope_inv_freq(cfg);
+  double scale = rope_attention_factor(cfg);
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    for (const Entry& e : cache)
+      if (e.T == T && e.pos == pos_offset && e.scale == scale && e.inv_freq == inv) return e.table;
+  }
+  cpu::RopeTable table = cpu::rope_table(inv, scale, T, pos_offset);
+  std::lock_guard<std::mutex> lk(mu);
+  cache.push_front({std::move(inv), scale, T, pos_offset, table});
+  if (cache.size() > 8) cache.pop_back();
+  return table;
+}
+}  // namespace
+
 Tensor rope(const Tensor& x, const RopeConfig& cfg, int64_t pos_offset) {
   check_defined(x, "rope", "x");
   expect_cpu("rope", {&x});
@@ -94,7 +123,7 @@ Tensor rope(const Tensor& x, const RopeConfig& cfg, int64_t pos_offset) {
   check_config(cfg, "rope");
   ZCHECK(x.size(3) == cfg.dim, "rope: last axis of x ", x.summary(), " must equal the rotated dim ", cfg.dim);
   ZCHECK(pos_offset >= 0, "rope: pos_offset must be >= 0, got ", pos_offset);
-  cpu::RopeTable table = cpu::rope_table(rope_inv_freq(cfg), rope_attention_factor(cfg), x.size(1), pos_offset);
+  cpu::RopeTable table = cached_table(cfg, x.size(1), pos_offset);
   Tensor out = cpu::rope_apply(x.contiguous(), table, cfg.interleaved, false);
   const bool interleaved = cfg.interleaved;
   return record(out, "rope", {x}, [table, interleaved](const Tensor& g, const std::vector<bool>& needs) {

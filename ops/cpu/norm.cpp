@@ -16,27 +16,10 @@ inline float silu_f(float v) { return v * sigmoid_f(v); }
 // d silu(v) / dv from v and s = sigmoid(v).
 inline float dsilu_f(float v, float s) { return s * (1.0f + v * (1.0f - s)); }
 
-// Eight independent double lanes let the compiler vectorise while the summation order stays fixed.
-double dot_double(const float* a, const float* b, int64_t n) {
-  double acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) acc[j] += double(a[i + j]) * double(b[i + j]);
-  double s = 0.0;
-  for (; i < n; ++i) s += double(a[i]) * double(b[i]);
-  for (int j = 0; j < 8; ++j) s += acc[j];
-  return s;
-}
+double dot_double(const float* a, const float* b, int64_t n) { return dot_f32(a, b, n); }
 
 double dot3_double(const float* a, const float* b, const float* c, int64_t n) {
-  double acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) acc[j] += double(a[i + j]) * double(b[i + j]) * double(c[i + j]);
-  double s = 0.0;
-  for (; i < n; ++i) s += double(a[i]) * double(b[i]) * double(c[i]);
-  for (int j = 0; j < 8; ++j) s += acc[j];
-  return s;
+  return vsum(n, [&](int64_t i) { return tail_load(a, i, n) * tail_load(b, i, n) * tail_load(c, i, n); });
 }
 
 // Rows per parallel task so each task touches at least ~16K elements.
