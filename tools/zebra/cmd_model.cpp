@@ -1,11 +1,14 @@
 // `zebra logits` and `zebra generate`: run a Hugging Face checkpoint directory.
 #include <cstdio>
+#include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "autograd/node.h"
 #include "core/safetensors.h"
 #include "models/generate.h"
 #include "models/hf.h"
+#include "models/tokenizer.h"
 #include "tools/zebra/commands.h"
 
 namespace zebra::cli {
@@ -59,35 +62,78 @@ void register_model_commands(CLI::App& app) {
   }
   {
     auto* sub = app.add_subcommand("generate", "Generate tokens from a model with a KV cache");
-    auto model = std::make_shared<std::string>();
-    auto ids = std::make_shared<std::string>();
-    auto opt = std::make_shared<GenerateOptions>();
-    auto print_ids = std::make_shared<bool>(false);
-    sub->add_option("--model", *model, "Hugging Face model directory")->required()->check(CLI::ExistingDirectory);
-    sub->add_option("--ids", *ids, "comma-separated prompt token ids")->required();
-    sub->add_option("--max-new-tokens", opt->max_new_tokens, "tokens to generate")->check(CLI::Range(0, 1 << 24));
-    sub->add_option("--temperature", opt->sampling.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
-    sub->add_option("--top-k", opt->sampling.top_k, "keep the k most likely tokens (0 = off)")->check(CLI::Range(0, 1 << 30));
-    sub->add_option("--top-p", opt->sampling.top_p, "nucleus sampling mass (1 = off)");
-    sub->add_option("--seed", opt->sampling.seed, "sampling seed");
-    sub->add_flag("--print-ids", *print_ids, "print the new token ids space-separated on one line");
-    add_command(sub, [=] {
-      std::vector<int64_t> tok = parse_ids(*ids);
-      validate(opt->sampling);
-      LlamaModel m = load_hf_model(*model);
-      check_vocab(tok, m);
-      GenerateOptions o = *opt;
+    struct Args {
+      std::string model, ids, prompt;
+      std::vector<std::string> stops;
+      bool chat = false, print_ids = false;
+      GenerateOptions opt;
+    };
+    auto a = std::make_shared<Args>();
+    sub->add_option("--model", a->model, "Hugging Face model directory")->required()->check(CLI::ExistingDirectory);
+    auto* ids_opt = sub->add_option("--ids", a->ids, "comma-separated prompt token ids");
+    auto* prompt_opt = sub->add_option("--prompt", a->prompt, "prompt text (tokenised with DIR/tokenizer.json)");
+    ids_opt->excludes(prompt_opt);
+    sub->add_flag("--chat", a->chat, "wrap --prompt as a user turn in the model's chat format");
+    sub->add_option("--stop", a->stops, "stop when the generated text contains this string (repeatable)");
+    sub->add_option("--max-new-tokens", a->opt.max_new_tokens, "tokens to generate")->check(CLI::Range(0, 1 << 24));
+    sub->add_option("--temperature", a->opt.sampling.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
+    sub->add_option("--top-k", a->opt.sampling.top_k, "keep the k most likely tokens (0 = off)")->check(CLI::Range(0, 1 << 30));
+    sub->add_option("--top-p", a->opt.sampling.top_p, "nucleus sampling mass (1 = off)");
+    sub->add_option("--seed", a->opt.sampling.seed, "sampling seed");
+    sub->add_flag("--print-ids", a->print_ids, "print the new token ids space-separated on one line");
+    add_command(sub, [a] {
+      ZCHECK(!a->ids.empty() || !a->prompt.empty(), "generate: give --ids or --prompt");
+      ZCHECK(!a->chat || !a->prompt.empty(), "generate: --chat needs --prompt");
+      validate(a->opt.sampling);
+      std::optional<Tokenizer> tok;
+      bool text_out = !a->print_ids;
+      if (!a->prompt.empty() || text_out || !a->stops.empty())
+        tok = Tokenizer::from_file(a->model + "/tokenizer.json");
+      std::vector<int64_t> prompt;
+      if (!a->prompt.empty()) {
+        std::string text = a->chat ? tok->format_chat({{"user", a->prompt}}, true) : a->prompt;
+        for (int32_t id : tok->encode(text, /*add_special=*/!a->chat)) prompt.push_back(id);
+      } else {
+        prompt = parse_ids(a->ids);
+      }
+      LlamaModel m = load_hf_model(a->model);
+      check_vocab(prompt, m);
+      GenerateOptions o = a->opt;
       o.eos_ids = m.config().eos_token_ids;
+      if (tok && a->chat)  // the end-of-turn token ends a chat reply even where config.json omits it
+        for (const char* t : {"<|eot_id|>", "<|im_end|>"})
+          if (auto id = tok->token_to_id(t)) o.eos_ids.push_back(*id);
+      // Text streams as it comes, holding back just enough to never print part of a stop string.
+      std::string text;
+      size_t printed = 0, hold = 0;
+      for (auto& s : a->stops) hold = std::max(hold, s.size());
       bool first = true;
-      std::vector<int64_t> out = generate(m, tok, o, [&](int64_t id) {
-        if (*print_ids) {
+      auto flush_text = [&](size_t upto) {
+        if (upto > printed) std::fwrite(text.data() + printed, 1, upto - printed, stdout);
+        printed = std::max(printed, upto);
+        std::fflush(stdout);
+      };
+      generate(m, prompt, o, [&](int64_t id) {
+        if (a->print_ids) {
           std::printf(first ? "%lld" : " %lld", (long long)id);
           std::fflush(stdout);
           first = false;
         }
+        if (!tok) return true;
+        if (std::find(o.eos_ids.begin(), o.eos_ids.end(), id) == o.eos_ids.end())
+          text += tok->decode_bytes({int32_t(id)});
+        for (auto& s : a->stops) {
+          size_t at = text.find(s, printed > s.size() ? printed - s.size() : 0);
+          if (at != std::string::npos) {
+            text.resize(at);
+            return false;
+          }
+        }
+        if (text_out) flush_text(text.size() > hold ? text.size() - hold : 0);
         return true;
       });
-      if (*print_ids) std::printf("\n");
+      if (text_out) flush_text(text.size());
+      std::printf("\n");
       return 0;
     });
   }

@@ -13,12 +13,14 @@ void add_command(CLI::App* sub, Runner run);
 void register_info(CLI::App& app);
 void register_tiny_train(CLI::App& app);
 void register_model_commands(CLI::App& app);
+void register_tokenize(CLI::App& app);
 
 
 inline void register_all(CLI::App& app) {
   register_info(app);
   register_tiny_train(app);
   register_model_commands(app);
+  register_tokenize(app);
 
 }
 
