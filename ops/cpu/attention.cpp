@@ -87,7 +87,7 @@ int64_t zigzag(int64_t i, int64_t n) { return i % 2 == 0 ? i / 2 : n - 1 - i / 2
 
 // p[c] = e^(p[c] - shift) for c < n.
 inline void exp_shifted(float* __restrict p, int64_t n, float shift) {
-  for (int64_t c = 0; c < n; ++c) p[c] = exp_fast(p[c] - shift);
+  vmap(p, p, n, [shift](f32x16 v) { return vexp(v - shift); });
 }
 
 // One row of a tile as a GCC/clang vector: explicit, because the auto-vectoriser prefers to

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace zebra::cpu {
 
@@ -23,15 +24,19 @@ inline void vstore(float* p, f32x16 v) { std::memcpy(p, &v, sizeof v); }
 inline f32x16 vsplat(float x) { return f32x16{} + x; }
 
 // e^x: Cephes' expf polynomial, within 2 ulp over the whole float range, with IEEE behaviour at
-// the edges (exp(-inf) = 0, exp(+inf) = inf, NaN propagates, gradual underflow).
-inline f32x16 vexp(f32x16 x) {
+// the edges (exp(-inf) = 0, exp(+inf) = inf, NaN propagates, gradual underflow). One body for a
+// float (loops over it still auto-vectorise) and for f32x16.
+template <class V>
+inline V exp_poly(V x) {
+  constexpr bool vec = !std::is_same_v<V, float>;
+  using I = std::conditional_t<vec, i32x16, int32_t>;
   const auto nan = x != x;
-  f32x16 c = nan ? vsplat(0.0f) : x;
-  c = c < -150.0f ? vsplat(-150.0f) : c;
-  c = c > 150.0f ? vsplat(150.0f) : c;
-  const f32x16 n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
-  const f32x16 r = (c - n * 0.693359375f) - n * -2.12194440e-4f;              // c - n ln2, two-part ln2
-  f32x16 p = vsplat(1.9875691500e-4f);
+  V c = nan ? V{} : x;
+  c = c < -150.0f ? V{} - 150.0f : c;
+  c = c > 150.0f ? V{} + 150.0f : c;
+  const V n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
+  const V r = (c - n * 0.693359375f) - n * -2.12194440e-4f;              // c - n ln2, two-part ln2
+  V p = V{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
@@ -39,16 +44,18 @@ inline f32x16 vexp(f32x16 x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   // 2^n as two factors so n in [-150, 150] never leaves the normal exponent range of each.
-  const i32x16 ni = __builtin_convertvector(n, i32x16);
-  const i32x16 n1 = ni / 2, n2 = ni - n1;
-  const f32x16 y = p * (f32x16)((n1 + 127) << 23) * (f32x16)((n2 + 127) << 23);
+  I ni;
+  if constexpr (vec) ni = __builtin_convertvector(n, i32x16);
+  else ni = int32_t(n);
+  const I n1 = ni / 2, n2 = ni - n1;
+  V y;
+  if constexpr (vec) y = p * (f32x16)((n1 + 127) << 23) * (f32x16)((n2 + 127) << 23);
+  else y = p * std::bit_cast<float>((n1 + 127) << 23) * std::bit_cast<float>((n2 + 127) << 23);
   return nan ? x : y;
 }
 
-inline float exp_fast(float x) {
-  f32x16 v = vsplat(x);
-  return vexp(v)[0];
-}
+inline f32x16 vexp(f32x16 x) { return exp_poly(x); }
+inline float exp_fast(float x) { return exp_poly(x); }
 inline f32x16 vsigmoid(f32x16 x) { return 1.0f / (1.0f + vexp(-x)); }
 inline float sigmoid_fast(float x) { return 1.0f / (1.0f + exp_fast(-x)); }
 
