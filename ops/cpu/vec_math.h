@@ -30,8 +30,10 @@ template <class V>
 inline V exp_poly(V x) {
   constexpr bool vec = !std::is_same_v<V, float>;
   using I = std::conditional_t<vec, i32x16, int32_t>;
-  const auto nan = x != x;
-  V c = nan ? V{} : x;
+  // Vectors let NaN flow through the arithmetic (the hardware's float-to-int conversion of NaN is
+  // harmless there); the scalar path keeps it away from the conversion, which C++ leaves undefined.
+  V c = x;
+  if constexpr (!vec) c = x != x ? 0.0f : x;
   c = c < -150.0f ? V{} - 150.0f : c;
   c = c > 150.0f ? V{} + 150.0f : c;
   const V n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
@@ -51,7 +53,8 @@ inline V exp_poly(V x) {
   V y;
   if constexpr (vec) y = p * (f32x16)((n1 + 127) << 23) * (f32x16)((n2 + 127) << 23);
   else y = p * std::bit_cast<float>((n1 + 127) << 23) * std::bit_cast<float>((n2 + 127) << 23);
-  return nan ? x : y;
+  if constexpr (vec) return y;
+  else return x != x ? x : y;
 }
 
 inline f32x16 vexp(f32x16 x) { return exp_poly(x); }
