@@ -91,7 +91,7 @@ Tensor neg(const Tensor& a) {
 
 Tensor exp(const Tensor& a) {
   check_unary("exp", a);
-  Tensor out = cpu::unary_vec(a, [](cpu::f32x16 x) { return cpu::vexp(x); });
+  Tensor out = cpu::unary(a, [](cpu::f32x16 x) { return cpu::vexp(x); });
   return record(out, "exp", {a}, [so = out.detach()](const Tensor& g, const Needs&) { return Grads{mul(g, so)}; });
 }
 
@@ -119,7 +119,7 @@ Tensor rsqrt(const Tensor& a) {
 
 Tensor sigmoid(const Tensor& a) {
   check_unary("sigmoid", a);
-  Tensor out = cpu::unary_vec(a, [](cpu::f32x16 x) { return cpu::vsigmoid(x); });
+  Tensor out = cpu::unary(a, [](cpu::f32x16 x) { return cpu::vsigmoid(x); });
   return record(out, "sigmoid", {a}, [so = out.detach()](const Tensor& g, const Needs&) {
     return Grads{cpu::binary(g, so, g.shape(), [](float gi, float y) { return gi * y * (1.0f - y); })};
   });
@@ -127,7 +127,7 @@ Tensor sigmoid(const Tensor& a) {
 
 Tensor silu(const Tensor& a) {
   check_unary("silu", a);
-  Tensor out = cpu::unary_vec(a, [](cpu::f32x16 x) { return x * cpu::vsigmoid(x); });
+  Tensor out = cpu::unary(a, [](cpu::f32x16 x) { return x * cpu::vsigmoid(x); });
   return record(out, "silu", {a}, [sa = a.detach()](const Tensor& g, const Needs&) {
     return Grads{cpu::binary(g, sa, g.shape(), [](float gi, float x) {
       float s = sigmoidf(x);

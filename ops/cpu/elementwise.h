@@ -2,6 +2,7 @@
 // walk for broadcasting. Templates, so each op's lambda is inlined and vectorised.
 #pragma once
 #include <algorithm>
+#include <type_traits>
 
 #include "core/tensor.h"
 #include "core/threadpool.h"
@@ -11,7 +12,7 @@ namespace zebra::cpu {
 
 constexpr int64_t kElementwiseGrain = 1 << 15;
 
-// out[i] = f(a[i]) for contiguous f32 a.
+// out[i] = f(a[i]); f takes a float, or an f32x16 (vec_math.h) to run 16 lanes at a time.
 template <class F>
 Tensor unary(const Tensor& a_in, F f) {
   Tensor a = a_in.contiguous();
@@ -19,19 +20,12 @@ Tensor unary(const Tensor& a_in, F f) {
   const float* x = a.data<float>();
   float* y = out.data<float>();
   parallel_for(0, a.numel(), kElementwiseGrain, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) y[i] = f(x[i]);
+    if constexpr (std::is_invocable_v<F, f32x16>) {
+      vmap(x + lo, y + lo, hi - lo, f);
+    } else {
+      for (int64_t i = lo; i < hi; ++i) y[i] = f(x[i]);
+    }
   });
-  return out;
-}
-
-// out = f(a) 16 floats at a time (f maps f32x16 -> f32x16; see vec_math.h).
-template <class F>
-Tensor unary_vec(const Tensor& a_in, F f) {
-  Tensor a = a_in.contiguous();
-  Tensor out = Tensor::empty(a.shape());
-  const float* x = a.data<float>();
-  float* y = out.data<float>();
-  parallel_for(0, a.numel(), kElementwiseGrain, [&](int64_t lo, int64_t hi) { vmap(x + lo, y + lo, hi - lo, f); });
   return out;
 }
 

@@ -16,9 +16,8 @@ inline float silu_f(float v) { return v * sigmoid_f(v); }
 // d silu(v) / dv from v and s = sigmoid(v).
 inline float dsilu_f(float v, float s) { return s * (1.0f + v * (1.0f - s)); }
 
-double dot_double(const float* a, const float* b, int64_t n) { return dot_f32(a, b, n); }
-
-double dot3_double(const float* a, const float* b, const float* c, int64_t n) {
+// sum a*b*c in double lanes (vec_math.h's vsum).
+double dot3_f32(const float* a, const float* b, const float* c, int64_t n) {
   return vsum(n, [&](int64_t i) { return tail_load(a, i, n) * tail_load(b, i, n) * tail_load(c, i, n); });
 }
 
@@ -55,7 +54,7 @@ RmsNormForward rms_norm_forward(const Tensor& x, const Tensor& z, const Tensor& 
         const float* uk = u + k * group;
         const float* wk = wp + k * group;
         float* yk = yr + k * group;
-        double ms = dot_double(uk, uk, group) / double(group);
+        double ms = dot_f32(uk, uk, group) / double(group);
         float rs = float(1.0 / std::sqrt(ms + eps));
         rp[r * G + k] = rs;
         for (int64_t d = 0; d < group; ++d) yk[d] = uk[d] * rs * wk[d];
@@ -127,7 +126,7 @@ RmsNormGrads rms_norm_backward(const Tensor& g, const Tensor& x, const Tensor& z
           const double rs = rp[r * G + k];
           if (need_du) {
             // du = rs * (w*gy - u_hat * mean(u_hat*w*gy)), u_hat = u*rs
-            float c3 = float(rs * rs * rs * dot3_double(u + o, wp + o, gy + o, group) / double(group));
+            float c3 = float(rs * rs * rs * dot3_f32(u + o, wp + o, gy + o, group) / double(group));
             float rsf = float(rs);
             for (int64_t d = o; d < o + group; ++d) du[d] = rsf * wp[d] * gy[d] - u[d] * c3;
           }
