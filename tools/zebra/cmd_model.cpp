@@ -85,16 +85,15 @@ void register_model_commands(CLI::App& app) {
       ZCHECK(!a->ids.empty() || !a->prompt.empty(), "generate: give --ids or --prompt");
       ZCHECK(!a->chat || !a->prompt.empty(), "generate: --chat needs --prompt");
       validate(a->opt.sampling);
+      std::vector<int64_t> prompt;
+      if (a->prompt.empty()) prompt = parse_ids(a->ids);  // cheap checks first
       std::optional<Tokenizer> tok;
       bool text_out = !a->print_ids;
       if (!a->prompt.empty() || text_out || !a->stops.empty())
         tok = Tokenizer::from_file(a->model + "/tokenizer.json");
-      std::vector<int64_t> prompt;
       if (!a->prompt.empty()) {
         std::string text = a->chat ? tok->format_chat({{"user", a->prompt}}, true) : a->prompt;
         for (int32_t id : tok->encode(text, /*add_special=*/!a->chat)) prompt.push_back(id);
-      } else {
-        prompt = parse_ids(a->ids);
       }
       LlamaModel m = load_hf_model(a->model);
       check_vocab(prompt, m);
