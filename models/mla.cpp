@@ -15,7 +15,7 @@ void MlaConfig::validate() const {
   ZCHECK(kv_lora_rank > 0, "mla config: kv_lora_rank must be positive, got ", kv_lora_rank);
   ZCHECK(qk_rope_dim > 0 && qk_rope_dim % 2 == 0, "mla config: qk_rope_dim must be positive and even, got ",
          qk_rope_dim);
-  ZCHECK(qk_nope_dim > 0, "mla config: qk_nope_dim must be positive, got ", qk_nope_dim);
+  ZCHECK(qk_nope_dim >= 0, "mla config: qk_nope_dim must be >= 0, got ", qk_nope_dim);
   ZCHECK(v_head_dim > 0, "mla config: v_head_dim must be positive, got ", v_head_dim);
   ZCHECK(rope.dim == qk_rope_dim, "mla config: rope.dim (", rope.dim, ") must equal qk_rope_dim (", qk_rope_dim, ")");
   ZCHECK(std::isfinite(norm_eps) && norm_eps > 0.0, "mla config: norm_eps must be positive, got ", norm_eps);

@@ -318,8 +318,8 @@ TEST(Mla, ConfigErrors) {
   c.q_lora_rank = -1;
   EXPECT_ERROR(MlaLayer(c, ""), "q_lora_rank must be >= 0");
   c = good;
-  c.qk_nope_dim = 0;
-  EXPECT_ERROR(MlaLayer(c, ""), "qk_nope_dim must be positive");
+  c.qk_nope_dim = -1;
+  EXPECT_ERROR(MlaLayer(c, ""), "qk_nope_dim must be >= 0");
   c = good;
   c.v_head_dim = 0;
   EXPECT_ERROR(MlaLayer(c, ""), "v_head_dim must be positive");
