@@ -45,20 +45,19 @@ int64_t sample_token(const float* logits, int64_t V, const SamplingOptions& o, R
   return idx[p.size() - 1];
 }
 
-std::vector<int64_t> generate(LlamaModel& model, const std::vector<int64_t>& prompt, const GenerateOptions& opt,
-                              const std::function<bool(int64_t)>& on_token) {
+std::vector<int64_t> generate_with(const std::function<Tensor(const Tensor&)>& step, int64_t V,
+                                   const std::vector<int64_t>& prompt, const GenerateOptions& opt,
+                                   const std::function<bool(int64_t)>& on_token) {
   validate(opt.sampling);
   ZCHECK(!prompt.empty(), "generate: the prompt is empty");
   ZCHECK(opt.max_new_tokens >= 0, "generate: max_new_tokens must be >= 0");
-  const int64_t V = model.config().vocab_size;
   for (int64_t id : prompt) ZCHECK(id >= 0 && id < V, "generate: prompt id ", id, " is outside the vocabulary of ", V);
   NoGrad ng;
-  KVCache cache = model.make_cache(1, int64_t(prompt.size()) + std::max<int64_t>(opt.max_new_tokens, 1));
   Rng rng(opt.sampling.seed);
   std::vector<int64_t> out;
   Tensor ids = Tensor::from_vector(prompt, {1, int64_t(prompt.size())});
-  for (int64_t step = 0; step < opt.max_new_tokens; ++step) {
-    Tensor logits = model.forward(ids, &cache);  // [1, T, V]
+  for (int64_t i = 0; i < opt.max_new_tokens; ++i) {
+    Tensor logits = step(ids).contiguous();  // [1, T, V]
     const float* last = logits.data<float>() + (logits.size(1) - 1) * V;
     int64_t next = sample_token(last, V, opt.sampling, rng);
     out.push_back(next);
@@ -67,6 +66,13 @@ std::vector<int64_t> generate(LlamaModel& model, const std::vector<int64_t>& pro
     ids = Tensor::from_vector(std::vector<int64_t>{next}, {1, 1});
   }
   return out;
+}
+
+std::vector<int64_t> generate(LlamaModel& model, const std::vector<int64_t>& prompt, const GenerateOptions& opt,
+                              const std::function<bool(int64_t)>& on_token) {
+  KVCache cache = model.make_cache(1, int64_t(prompt.size()) + std::max<int64_t>(opt.max_new_tokens, 1));
+  return generate_with([&](const Tensor& ids) { return model.forward(ids, &cache); }, model.config().vocab_size,
+                       prompt, opt, on_token);
 }
 
 }  // namespace zebra

@@ -1,6 +1,8 @@
 // `zebra logits` and `zebra generate`: run a Hugging Face checkpoint directory.
 #include <cstdio>
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -8,6 +10,7 @@
 #include "core/safetensors.h"
 #include "models/generate.h"
 #include "models/hf.h"
+#include "models/hybrid.h"
 #include "models/tokenizer.h"
 #include "tools/zebra/commands.h"
 
@@ -34,9 +37,41 @@ std::vector<int64_t> parse_ids(const std::string& s) {
   return ids;
 }
 
-void check_vocab(const std::vector<int64_t>& ids, const LlamaModel& m) {
-  for (int64_t id : ids)
-    ZCHECK(id < m.config().vocab_size, "--ids: id ", id, " is outside the model's vocabulary of ", m.config().vocab_size);
+// A teacher (Hugging Face) or hybrid model directory behind one interface.
+struct LoadedModel {
+  int64_t vocab = 0;
+  std::vector<int64_t> eos;
+  std::function<Tensor(const Tensor&)> full;  // ids [1, T] -> logits [1, T, V]
+  std::function<std::vector<int64_t>(const std::vector<int64_t>&, const GenerateOptions&,
+                                     const std::function<bool(int64_t)>&)> generate;
+};
+
+LoadedModel load_any(const std::string& dir) {
+  LoadedModel lm;
+  if (is_hybrid_dir(dir)) {
+    auto m = std::make_shared<HybridModel>(load_hybrid(dir));
+    lm.vocab = m->config().teacher.vocab_size;
+    lm.eos = m->config().teacher.eos_token_ids;
+    lm.full = [m](const Tensor& ids) { return m->forward(ids); };
+    lm.generate = [m](const std::vector<int64_t>& p, const GenerateOptions& o, const std::function<bool(int64_t)>& cb) {
+      HybridCache cache = m->make_cache(1, int64_t(p.size()) + std::max<int64_t>(o.max_new_tokens, 1));
+      return generate_with([&](const Tensor& ids) { return m->forward(ids, &cache); }, m->config().teacher.vocab_size,
+                           p, o, cb);
+    };
+  } else {
+    auto m = std::make_shared<LlamaModel>(load_hf_model(dir));
+    lm.vocab = m->config().vocab_size;
+    lm.eos = m->config().eos_token_ids;
+    lm.full = [m](const Tensor& ids) { return m->forward(ids); };
+    lm.generate = [m](const std::vector<int64_t>& p, const GenerateOptions& o, const std::function<bool(int64_t)>& cb) {
+      return zebra::generate(*m, p, o, cb);
+    };
+  }
+  return lm;
+}
+
+void check_vocab(const std::vector<int64_t>& ids, const LoadedModel& m) {
+  for (int64_t id : ids) ZCHECK(id < m.vocab, "--ids: id ", id, " is outside the model's vocabulary of ", m.vocab);
 }
 }  // namespace
 
@@ -51,12 +86,12 @@ void register_model_commands(CLI::App& app) {
     sub->add_option("--out", *out, "output .safetensors file (tensor 'logits', f32 [T, vocab])")->required();
     add_command(sub, [=] {
       std::vector<int64_t> tok = parse_ids(*ids);
-      LlamaModel m = load_hf_model(*model);
+      LoadedModel m = load_any(*model);
       check_vocab(tok, m);
       NoGrad ng;
-      Tensor logits = m.forward(Tensor::from_vector(tok, {1, int64_t(tok.size())}));
-      save_safetensors(*out, {{"logits", logits.view({int64_t(tok.size()), m.config().vocab_size})}});
-      std::printf("wrote %s: logits f32[%zu, %lld]\n", out->c_str(), tok.size(), (long long)m.config().vocab_size);
+      Tensor logits = m.full(Tensor::from_vector(tok, {1, int64_t(tok.size())}));
+      save_safetensors(*out, {{"logits", logits.contiguous().view({int64_t(tok.size()), m.vocab})}});
+      std::printf("wrote %s: logits f32[%zu, %lld]\n", out->c_str(), tok.size(), (long long)m.vocab);
       return 0;
     });
   }
@@ -95,10 +130,10 @@ void register_model_commands(CLI::App& app) {
         std::string text = a->chat ? tok->format_chat({{"user", a->prompt}}, true) : a->prompt;
         for (int32_t id : tok->encode(text, /*add_special=*/!a->chat)) prompt.push_back(id);
       }
-      LlamaModel m = load_hf_model(a->model);
+      LoadedModel m = load_any(a->model);
       check_vocab(prompt, m);
       GenerateOptions o = a->opt;
-      o.eos_ids = m.config().eos_token_ids;
+      o.eos_ids = m.eos;
       if (tok && a->chat)  // the end-of-turn token ends a chat reply even where config.json omits it
         for (const char* t : {"<|eot_id|>", "<|im_end|>"})
           if (auto id = tok->token_to_id(t)) o.eos_ids.push_back(*id);
@@ -112,7 +147,7 @@ void register_model_commands(CLI::App& app) {
         printed = std::max(printed, upto);
         std::fflush(stdout);
       };
-      generate(m, prompt, o, [&](int64_t id) {
+      m.generate(prompt, o, [&](int64_t id) {
         if (a->print_ids) {
           std::printf(first ? "%lld" : " %lld", (long long)id);
           std::fflush(stdout);

@@ -14,6 +14,7 @@ void register_info(CLI::App& app);
 void register_tiny_train(CLI::App& app);
 void register_model_commands(CLI::App& app);
 void register_tokenize(CLI::App& app);
+void register_init(CLI::App& app);
 
 
 inline void register_all(CLI::App& app) {
@@ -21,6 +22,7 @@ inline void register_all(CLI::App& app) {
   register_tiny_train(app);
   register_model_commands(app);
   register_tokenize(app);
+  register_init(app);
 
 }
 
