@@ -215,20 +215,25 @@ json hf_config_json(const LlamaConfig& c) {
   return j;
 }
 
-void save_hf_model(const LlamaModel& model, const std::string& dir) {
+void save_model_dir(const std::string& dir, const ParamStore& params, const json& config) {
   fs::create_directories(dir);
   NamedTensors tensors;
-  for (auto& [name, t] : model.params().items()) tensors.push_back({name, t.detach()});
+  for (auto& [name, t] : params.items()) tensors.push_back({name, t.detach()});
   save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
   fs::path cfg = fs::path(dir) / "config.json", tmp = cfg;
   tmp += ".tmp";
   {
     std::ofstream out(tmp);
     ZCHECK(out, "cannot write ", tmp.string());
-    out << hf_config_json(model.config()).dump(2) << "\n";
+    out << config.dump(2) << "\n";
+    out.flush();
     ZCHECK(out.good(), "writing ", tmp.string(), " failed");
   }
   fs::rename(tmp, cfg);
+}
+
+void save_hf_model(const LlamaModel& model, const std::string& dir) {
+  save_model_dir(dir, model.params(), hf_config_json(model.config()));
 }
 
 }  // namespace zebra

@@ -19,6 +19,9 @@ LlamaConfig load_hf_config(const std::string& model_dir);  // reads model_dir/co
 // they are a tied lm_head or rotary caches.
 LlamaModel load_hf_model(const std::string& model_dir);
 
+// Writes `params` to dir/model.safetensors and `config` to dir/config.json, each atomically.
+void save_model_dir(const std::string& dir, const ParamStore& params, const nlohmann::json& config);
+
 // Writes config.json and model.safetensors (f32) that transformers and load_hf_model both read.
 void save_hf_model(const LlamaModel& model, const std::string& model_dir);
 nlohmann::json hf_config_json(const LlamaConfig& cfg);

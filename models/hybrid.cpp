@@ -416,31 +416,10 @@ HybridCache HybridModel::make_cache(int64_t batch, int64_t capacity) const {
 
 // h: [B, T, D] (normed) -> the attention mixer's output [B, T, D], the teacher's exact op sequence.
 Tensor HybridModel::attention(int64_t i, const Tensor& h, HybridCache* cache, int64_t pos) {
-  const LlamaConfig& t = cfg_.teacher;
   const std::string p = layer_prefix(i) + "self_attn.";
-  const int64_t B = h.size(0), T = h.size(1), hd = t.head_dim;
-  auto bias = [&](const std::string& n) { return params_.has(n) ? params_.get(n) : Tensor(); };
-  Tensor q = linear(h, params_.get(p + "q_proj.weight"), bias(p + "q_proj.bias"));
-  Tensor k = linear(h, params_.get(p + "k_proj.weight"), bias(p + "k_proj.bias"));
-  Tensor v = linear(h, params_.get(p + "v_proj.weight"), bias(p + "v_proj.bias"));
-  q = reshape(q, {B, T, t.num_heads, hd});
-  k = reshape(k, {B, T, t.num_kv_heads, hd});
-  v = reshape(v, {B, T, t.num_kv_heads, hd});
-  if (t.qk_norm) {
-    q = rms_norm(q, params_.get(p + "q_norm.weight"), t.rms_norm_eps);
-    k = rms_norm(k, params_.get(p + "k_norm.weight"), t.rms_norm_eps);
-  }
-  q = rope(q, rope_, pos);
-  k = rope(k, rope_, pos);
-  if (cache) {
-    const int64_t end = cache->length + T;
-    slice(cache->k[size_t(i)], 1, cache->length, end).copy_(k);
-    slice(cache->v[size_t(i)], 1, cache->length, end).copy_(v);
-    k = slice(cache->k[size_t(i)], 1, 0, end);
-    v = slice(cache->v[size_t(i)], 1, 0, end);
-  }
-  Tensor a = reshape(causal_attention(q, k, v), {B, T, t.num_heads * hd});
-  return linear(a, params_.get(p + "o_proj.weight"), bias(p + "o_proj.bias"));
+  if (!cache) return llama_attention(params_, p, cfg_.teacher, rope_, h, pos);
+  return llama_attention(params_, p, cfg_.teacher, rope_, h, pos, &cache->k[size_t(i)], &cache->v[size_t(i)],
+                         cache->length);
 }
 
 // x: [B, T, D] -> [B, T, D]; the layer's tokens start at position `pos`.
@@ -521,20 +500,7 @@ json read_config(const std::string& dir) {
 }  // namespace
 
 void save_hybrid(const HybridModel& model, const std::string& dir) {
-  fs::create_directories(dir);
-  NamedTensors tensors;
-  for (auto& [name, t] : model.params().items()) tensors.push_back({name, t.detach()});
-  save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
-  fs::path cfg = fs::path(dir) / "config.json", tmp = cfg;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp);
-    ZCHECK(out, "cannot write ", tmp.string());
-    out << hybrid_config_json(model.config()).dump(2) << "\n";
-    out.flush();
-    ZCHECK(out.good(), "writing ", tmp.string(), " failed");
-  }
-  fs::rename(tmp, cfg);
+  save_model_dir(dir, model.params(), hybrid_config_json(model.config()));
 }
 
 HybridModel load_hybrid(const std::string& dir) {

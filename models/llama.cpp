@@ -97,34 +97,42 @@ KVCache LlamaModel::make_cache(int64_t batch, int64_t capacity) const {
   return c;
 }
 
+Tensor llama_attention(const ParamStore& params, const std::string& p, const LlamaConfig& cfg, const RopeConfig& rope_cfg,
+                       const Tensor& h, int64_t pos, Tensor* k_cache, Tensor* v_cache, int64_t cache_len) {
+  const int64_t B = h.size(0), T = h.size(1), hd = cfg.head_dim;
+  auto bias = [&](const std::string& n) { return params.has(n) ? params.get(n) : Tensor(); };
+  Tensor q = linear(h, params.get(p + "q_proj.weight"), bias(p + "q_proj.bias"));
+  Tensor k = linear(h, params.get(p + "k_proj.weight"), bias(p + "k_proj.bias"));
+  Tensor v = linear(h, params.get(p + "v_proj.weight"), bias(p + "v_proj.bias"));
+  q = reshape(q, {B, T, cfg.num_heads, hd});
+  k = reshape(k, {B, T, cfg.num_kv_heads, hd});
+  v = reshape(v, {B, T, cfg.num_kv_heads, hd});
+  if (cfg.qk_norm) {
+    q = rms_norm(q, params.get(p + "q_norm.weight"), cfg.rms_norm_eps);
+    k = rms_norm(k, params.get(p + "k_norm.weight"), cfg.rms_norm_eps);
+  }
+  q = rope(q, rope_cfg, pos);
+  k = rope(k, rope_cfg, pos);
+  if (k_cache) {
+    // Append this step's keys and values, then attend over everything cached so far.
+    const int64_t end = cache_len + T;
+    slice(*k_cache, 1, cache_len, end).copy_(k);
+    slice(*v_cache, 1, cache_len, end).copy_(v);
+    k = slice(*k_cache, 1, 0, end);
+    v = slice(*v_cache, 1, 0, end);
+  }
+  Tensor a = reshape(causal_attention(q, k, v), {B, T, cfg.num_heads * hd});
+  return linear(a, params.get(p + "o_proj.weight"), bias(p + "o_proj.bias"));
+}
+
 // x: [B, T, D] -> [B, T, D]; the layer's tokens start at position `pos`.
 Tensor LlamaModel::layer(int64_t i, const Tensor& x, KVCache* cache, int64_t pos) {
   std::string p = "model.layers." + std::to_string(i) + ".";
-  const int64_t B = x.size(0), T = x.size(1), hd = cfg_.head_dim;
-  auto bias = [&](const std::string& n) { return params_.has(n) ? params_.get(n) : Tensor(); };
   Tensor h = rms_norm(x, params_.get(p + "input_layernorm.weight"), cfg_.rms_norm_eps);
-  Tensor q = linear(h, params_.get(p + "self_attn.q_proj.weight"), bias(p + "self_attn.q_proj.bias"));
-  Tensor k = linear(h, params_.get(p + "self_attn.k_proj.weight"), bias(p + "self_attn.k_proj.bias"));
-  Tensor v = linear(h, params_.get(p + "self_attn.v_proj.weight"), bias(p + "self_attn.v_proj.bias"));
-  q = reshape(q, {B, T, cfg_.num_heads, hd});
-  k = reshape(k, {B, T, cfg_.num_kv_heads, hd});
-  v = reshape(v, {B, T, cfg_.num_kv_heads, hd});
-  if (cfg_.qk_norm) {
-    q = rms_norm(q, params_.get(p + "self_attn.q_norm.weight"), cfg_.rms_norm_eps);
-    k = rms_norm(k, params_.get(p + "self_attn.k_norm.weight"), cfg_.rms_norm_eps);
-  }
-  q = rope(q, rope_, pos);
-  k = rope(k, rope_, pos);
-  if (cache) {
-    // Append this step's keys and values, then attend over everything cached so far.
-    int64_t end = cache->length + T;
-    slice(cache->k[size_t(i)], 1, cache->length, end).copy_(k);
-    slice(cache->v[size_t(i)], 1, cache->length, end).copy_(v);
-    k = slice(cache->k[size_t(i)], 1, 0, end);
-    v = slice(cache->v[size_t(i)], 1, 0, end);
-  }
-  Tensor a = reshape(causal_attention(q, k, v), {B, T, cfg_.num_heads * hd});
-  Tensor x1 = add(x, linear(a, params_.get(p + "self_attn.o_proj.weight"), bias(p + "self_attn.o_proj.bias")));
+  Tensor a = cache ? llama_attention(params_, p + "self_attn.", cfg_, rope_, h, pos, &cache->k[size_t(i)],
+                                     &cache->v[size_t(i)], cache->length)
+                   : llama_attention(params_, p + "self_attn.", cfg_, rope_, h, pos);
+  Tensor x1 = add(x, a);
   Tensor h2 = rms_norm(x1, params_.get(p + "post_attention_layernorm.weight"), cfg_.rms_norm_eps);
   Tensor m = swiglu(linear(h2, params_.get(p + "mlp.gate_proj.weight")), linear(h2, params_.get(p + "mlp.up_proj.weight")));
   return add(x1, linear(m, params_.get(p + "mlp.down_proj.weight")));

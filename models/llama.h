@@ -44,6 +44,14 @@ struct KVCache {
   int64_t bytes() const;  // allocated bytes of all k and v buffers
 };
 
+// The teacher's attention mixer, shared by LlamaModel and the hybrid's attention layers.
+// h: [B, T, D] (already normed) -> o_proj output [B, T, D]; prefix e.g. "model.layers.3.self_attn.".
+// With cache buffers k, v ([B, capacity, G, head_dim]) the tokens' keys and values are written at
+// [cache_len, cache_len + T) and attention covers [0, cache_len + T).
+Tensor llama_attention(const ParamStore& params, const std::string& prefix, const LlamaConfig& cfg,
+                       const RopeConfig& rope, const Tensor& h, int64_t pos, Tensor* k_cache = nullptr,
+                       Tensor* v_cache = nullptr, int64_t cache_len = 0);
+
 class LlamaModel {
  public:
   // Weights ~ N(0, init_std) from Philox streams of `seed`; norms = 1; biases = 0.
