@@ -5,6 +5,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "autograd/node.h"
 #include "core/safetensors.h"
 
 namespace zebra {
@@ -158,12 +159,12 @@ LlamaConfig load_hf_config(const std::string& dir) {
   }
 }
 
-LlamaModel load_hf_model(const std::string& dir) {
-  LlamaConfig cfg = load_hf_config(dir);
+void load_params(const std::string& dir, ParamStore& params, const std::function<bool(const std::string&)>& ignorable,
+                 const std::string& what) {
   Checkpoint ck = Checkpoint::open(dir);
-  LlamaModel m = LlamaModel::uninitialized(cfg);
   std::set<std::string> used;
-  for (auto& [name, t] : m.params().items()) {
+  NoGrad ng;
+  for (auto& [name, t] : params.items()) {
     ZCHECK(ck.has(name), ck.path(), ": missing tensor '", name, "'");
     const TensorInfo& info = ck.info(name);
     ZCHECK(info.shape == t.shape(), ck.path(), ": tensor '", name, "' has shape ", shape_str(info.shape), ", expected ",
@@ -172,12 +173,16 @@ LlamaModel load_hf_model(const std::string& dir) {
     t.detach().copy_(ck.get(name, DType::F32));
     used.insert(name);
   }
-  for (const std::string& name : ck.names()) {
-    if (used.count(name)) continue;
-    bool benign = (name == "lm_head.weight" && cfg.tie_word_embeddings) ||
-                  name.find("rotary_emb.inv_freq") != std::string::npos;
-    ZCHECK(benign, ck.path(), ": unexpected tensor '", name, "' for a ", cfg.model_type, " model with this config");
-  }
+  for (const std::string& name : ck.names())
+    ZCHECK(used.count(name) || ignorable(name), ck.path(), ": unexpected tensor '", name, "' for ", what);
+}
+
+LlamaModel load_hf_model(const std::string& dir) {
+  LlamaConfig cfg = load_hf_config(dir);
+  LlamaModel m = LlamaModel::uninitialized(cfg);
+  load_params(dir, m.params(), [&](const std::string& name) {
+    return (name == "lm_head.weight" && cfg.tie_word_embeddings) || name.find("rotary_emb.inv_freq") != std::string::npos;
+  }, "a " + cfg.model_type + " model with this config");
   return m;
 }
 

@@ -512,22 +512,10 @@ HybridModel load_hybrid(const std::string& dir) {
   } catch (const json::exception& e) {
     fail(origin, ": ", e.what());
   }
-  Checkpoint ck = Checkpoint::open(dir);
   HybridModel m = HybridModel::uninitialized(cfg);
-  std::set<std::string> used;
-  NoGrad ng;
-  for (auto& [name, t] : m.params().items()) {
-    ZCHECK(ck.has(name), ck.path(), ": missing tensor '", name, "'");
-    const TensorInfo& info = ck.info(name);
-    ZCHECK(info.shape == t.shape(), ck.path(), ": tensor '", name, "' has shape ", shape_str(info.shape), ", expected ",
-           shape_str(t.shape()));
-    ZCHECK(is_floating(info.dtype), ck.path(), ": tensor '", name, "' is ", dtype_name(info.dtype), ", expected a float type");
-    t.detach().copy_(ck.get(name, DType::F32));
-    used.insert(name);
-  }
-  for (const std::string& name : ck.names())
-    ZCHECK(used.count(name) || (name == "lm_head.weight" && cfg.teacher.tie_word_embeddings), ck.path(),
-           ": unexpected tensor '", name, "' for this hybrid config");
+  load_params(dir, m.params(), [&](const std::string& name) {
+    return name == "lm_head.weight" && cfg.teacher.tie_word_embeddings;
+  }, "this hybrid config");
   return m;
 }
 
