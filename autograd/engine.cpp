@@ -88,10 +88,13 @@ namespace autograd {
 namespace {
 Tensor add_grads(const Tensor& a, const Tensor& b) { return add(a, b); }
 
-void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
+void accumulate_leaf(TensorImpl& leaf, Tensor g) {
   if (!leaf.grad) {
-    // Own the buffer: the rule's result may alias saved tensors or the caller's seed.
-    leaf.grad = g.clone().impl_ptr();
+    // Own the buffer: the rule's result may alias saved tensors or the caller's seed. A gradient
+    // nothing else holds (the usual case, its rule's closure already released) is adopted as is.
+    const auto& sp = g.impl_ptr();
+    bool exclusive = sp.use_count() == 1 && sp->storage.use_count() == 1 && !sp->grad_fn && g.is_contiguous();
+    leaf.grad = exclusive ? sp : g.clone().impl_ptr();
   } else {
     leaf.grad = add_grads(Tensor(leaf.grad), g).impl_ptr();
   }
@@ -153,7 +156,7 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
     if (!retain_graph) node->fn = nullptr;
     for (size_t i = 0; i < node->edges.size(); ++i) {
       Edge& e = node->edges[i];
-      Tensor gi = i < in_grads.size() ? in_grads[i] : Tensor();
+      Tensor gi = i < in_grads.size() ? std::move(in_grads[i]) : Tensor();
       if (gi.defined() && e.active())
         ZCHECK(gi.shape() == e.shape, "backward: rule of '", node->name, "' gave input ", i, " a gradient of shape ",
                shape_str(gi.shape()), ", expected ", shape_str(e.shape));
@@ -166,7 +169,7 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
         }
         if (--deps[next] == 0) ready.push_back(e.node);
       } else if (e.leaf && gi.defined()) {
-        accumulate_leaf(*e.leaf, gi);
+        accumulate_leaf(*e.leaf, std::move(gi));
       }
     }
   }
