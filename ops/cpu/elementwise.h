@@ -64,7 +64,12 @@ Tensor binary(const Tensor& a, const Tensor& b, const Shape& out_shape, F f) {
   const float* pb = b.data<float>();
   if (a.shape() == out_shape && b.shape() == out_shape && a.is_contiguous() && b.is_contiguous()) {
     parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) y[i] = f(pa[i], pb[i]);
+      for (int64_t i = lo; i < hi; i += kVec) {
+        __builtin_prefetch(pa + i + 1024);  // 4 KiB ahead on both streams
+        __builtin_prefetch(pb + i + 1024);
+        const int64_t e = std::min(hi, i + kVec);
+        for (int64_t j = i; j < e; ++j) y[j] = f(pa[j], pb[j]);
+      }
     });
     return out;
   }

@@ -80,7 +80,10 @@ inline float sigmoid_fast(float x) { return 1.0f / (1.0f + exp_fast(-x)); }
 template <class F>
 inline void vmap(const float* x, float* y, int64_t n, F&& f) {
   int64_t i = 0;
-  for (; i + kVec <= n; i += kVec) vstore(y + i, f(vload(x + i)));
+  for (; i + kVec <= n; i += kVec) {
+    __builtin_prefetch(x + i + 1024);  // 4 KiB ahead: keeps loads in flight while the lanes compute
+    vstore(y + i, f(vload(x + i)));
+  }
   if (i < n) {
     float buf[kVec] = {};
     std::memcpy(buf, x + i, size_t(n - i) * 4);
@@ -93,7 +96,11 @@ inline void vmap(const float* x, float* y, int64_t n, F&& f) {
 template <class F>
 inline void vmap2(const float* a, const float* b, float* y, int64_t n, F&& f) {
   int64_t i = 0;
-  for (; i + kVec <= n; i += kVec) vstore(y + i, f(vload(a + i), vload(b + i)));
+  for (; i + kVec <= n; i += kVec) {
+    __builtin_prefetch(a + i + 1024);
+    __builtin_prefetch(b + i + 1024);
+    vstore(y + i, f(vload(a + i), vload(b + i)));
+  }
   if (i < n) {
     float ba[kVec] = {}, bb[kVec] = {};
     std::memcpy(ba, a + i, size_t(n - i) * 4);
@@ -107,11 +114,13 @@ inline void vmap2(const float* a, const float* b, float* y, int64_t n, F&& f) {
 // in a fixed order, so the result is deterministic and as accurate as a serial double sum.
 // load(i) returns the f32 vector for elements [i, i+16); the tail is padded with `pad` values
 // whose contribution is masked out.
+// `ahead` (optional) is the stream to prefetch 4 KiB in front of.
 template <class Load>
-inline double vsum(int64_t n, Load&& load) {
+inline double vsum(int64_t n, Load&& load, const float* ahead = nullptr) {
   f64x8 lo{}, hi{};
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
+    if (ahead) __builtin_prefetch(ahead + i + 1024);
     f32x16 v = load(i);
     lo += __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
     hi += __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
@@ -134,14 +143,14 @@ inline f32x16 tail_load(const float* x, int64_t i, int64_t n) {
 }
 
 inline double sum_f32(const float* x, int64_t n) {
-  return vsum(n, [&](int64_t i) { return tail_load(x, i, n); });
+  return vsum(n, [&](int64_t i) { return tail_load(x, i, n); }, x);
 }
 inline double dot_f32(const float* a, const float* b, int64_t n) {
-  return vsum(n, [&](int64_t i) { return tail_load(a, i, n) * tail_load(b, i, n); });
+  return vsum(n, [&](int64_t i) { return tail_load(a, i, n) * tail_load(b, i, n); }, a);
 }
 // sum exp((x - shift) * scale)
 inline double sum_exp(const float* x, int64_t n, float shift, float scale) {
-  return vsum(n, [&](int64_t i) { return vexp((tail_load(x, i, n) - shift) * scale); });
+  return vsum(n, [&](int64_t i) { return vexp((tail_load(x, i, n) - shift) * scale); }, x);
 }
 
 // max(x[0..n)), skipping NaNs; -inf for n == 0.
@@ -150,6 +159,7 @@ inline float max_f32(const float* x, int64_t n) {
   f32x16 m = vsplat(ninf);
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
+    __builtin_prefetch(x + i + 1024);
     f32x16 v = vload(x + i);
     m = v > m ? v : m;
   }
