@@ -477,9 +477,7 @@ Tensor HybridModel::forward(const Tensor& ids, HybridCache* cache) {
   Tensor x = embedding(params_.get("model.embed_tokens.weight"), ids);
   for (int64_t i = 0; i < t.num_layers; ++i) x = layer(i, x, cache, pos);
   if (cache) cache->length += ids.size(1);
-  x = rms_norm(x, params_.get("model.norm.weight"), t.rms_norm_eps);
-  const Tensor& head = t.tie_word_embeddings ? params_.get("model.embed_tokens.weight") : params_.get("lm_head.weight");
-  return linear(x, head);
+  return llama_head(params_, t, x);
 }
 
 // ---- checkpoints ----

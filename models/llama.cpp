@@ -153,9 +153,12 @@ Tensor LlamaModel::forward(const Tensor& ids, KVCache* cache, int64_t pos_offset
   Tensor x = embedding(params_.get("model.embed_tokens.weight"), ids);
   for (int64_t i = 0; i < cfg_.num_layers; ++i) x = layer(i, x, cache, pos);
   if (cache) cache->length += ids.size(1);
-  x = rms_norm(x, params_.get("model.norm.weight"), cfg_.rms_norm_eps);
-  const Tensor& head = cfg_.tie_word_embeddings ? params_.get("model.embed_tokens.weight") : params_.get("lm_head.weight");
-  return linear(x, head);
+  return llama_head(params_, cfg_, x);
+}
+
+Tensor llama_head(const ParamStore& params, const LlamaConfig& cfg, const Tensor& x) {
+  Tensor h = rms_norm(x, params.get("model.norm.weight"), cfg.rms_norm_eps);
+  return linear(h, params.get(cfg.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"));
 }
 
 }  // namespace zebra

@@ -52,6 +52,9 @@ Tensor llama_attention(const ParamStore& params, const std::string& prefix, cons
                        const RopeConfig& rope, const Tensor& h, int64_t pos, Tensor* k_cache = nullptr,
                        Tensor* v_cache = nullptr, int64_t cache_len = 0);
 
+// Final RMSNorm and the (possibly tied) lm_head: x [B, T, D] -> logits [B, T, vocab].
+Tensor llama_head(const ParamStore& params, const LlamaConfig& cfg, const Tensor& x);
+
 class LlamaModel {
  public:
   // Weights ~ N(0, init_std) from Philox streams of `seed`; norms = 1; biases = 0.
